@@ -1,0 +1,48 @@
+# Two entry points: `make run` and `make test`. Both create the virtualenv and install when needed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+INDEX ?= .rag
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: install index run test lint eval bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Idempotent: unchanged files are skipped by size and mtime, so this is instant once built.
+index: install
+	$(BIN)/rag ingest corpus/ --index $(INDEX) --sync
+
+run: index
+	$(BIN)/rag serve --index $(INDEX)
+
+lint: install
+	$(BIN)/ruff check rag ingest evals tests app.py
+	$(BIN)/mypy rag ingest evals app.py
+
+test: install
+	$(BIN)/python -m pytest
+	$(BIN)/rag eval evals/gold/seed.jsonl --corpus corpus/ --index $$(mktemp -d) --report reports/seed \
+		--fail-under answer_accuracy=0.95 citation_precision=0.95 refusal_recall=0.9 refusal_precision=0.9 span_exact=1.0
+
+eval: install
+	$(BIN)/rag eval squad2 --report reports/squad2 --baseline
+	$(BIN)/rag eval realtimeqa --report reports/realtimeqa --baseline
+	$(BIN)/rag eval multihop --corpus corpus/ --report reports/multihop
+
+clean:
+	rm -rf $(VENV) $(INDEX) reports

@@ -1,0 +1,116 @@
+"""The Gradio chat page over one shared Assistant: layout, events and formatting only."""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import sys
+import threading
+from typing import Any, Sequence
+
+EXAMPLES = [
+    "Who requested CSTO troops?",
+    "How many protesters were killed?",
+    "Who was given the interim duties of prime minister?",
+    "Which countries sent troops to Kazakhstan?",
+]
+
+_assistant: Any = None
+_assistant_lock = threading.Lock()
+
+
+def get_assistant(index_dir: str | None = None) -> Any:
+    """The process-wide Assistant (created on first use)."""
+    global _assistant
+    with _assistant_lock:
+        if _assistant is None:
+            from rag.assistant import Assistant
+
+            _assistant = Assistant(index_dir=index_dir)
+        return _assistant
+
+
+def render_answer(answer: Any) -> str:
+    """Answer -> Markdown: the text, then its numbered sources with their quotes. Article text is escaped."""
+    if answer.abstained:
+        return f"🛈 *{html.escape(answer.text)}*"
+    lines = [html.escape(answer.text), "", "**Sources**"]
+    for c in answer.citations:
+        meta = " · ".join(html.escape(x) for x in (c.source, c.published) if x)
+        title = html.escape(c.title or c.doc_id)
+        link = f" — <{html.escape(c.url)}>" if c.url.startswith(("http://", "https://")) else ""
+        lines.append(f"{c.id}. **{title}**{(' (' + meta + ')') if meta else ''}{link}  \n   “{html.escape(c.quote)}”")
+    return "\n".join(lines)
+
+
+def _history_pairs(history: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    question = None
+    for message in history:
+        content = message.get("content")
+        text = content if isinstance(content, str) else str(content)
+        if message.get("role") == "user":
+            question = text
+        elif message.get("role") == "assistant" and question is not None:
+            pairs.append((question, text))
+            question = None
+    return pairs
+
+
+def respond(message: str, history: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    from rag.errors import RagError
+
+    history = list(history or [])
+    if not message or not message.strip():
+        return "", history
+    try:
+        answer = get_assistant().ask(message, history=_history_pairs(history))
+        reply = render_answer(answer)
+    except RagError as exc:
+        reply = f"⚠️ {html.escape(str(exc))}"
+    history.extend([{"role": "user", "content": message}, {"role": "assistant", "content": reply}])
+    return "", history
+
+
+def build_ui() -> Any:
+    import gradio as gr
+
+    with gr.Blocks(title="News QA") as demo:
+        gr.Markdown("## Ask the news corpus\nAnswers quote the articles and cite each quote; when the articles don't say, the assistant says so.")
+        chatbot = gr.Chatbot(label="Chat", height=520, placeholder="Ask about the articles, e.g. *Who requested CSTO troops?*")
+        with gr.Row():
+            box = gr.Textbox(placeholder="Ask a question about the articles…", show_label=False, scale=8, autofocus=True)
+            send = gr.Button("Ask", variant="primary", scale=1)
+            clear = gr.Button("New chat", scale=1)
+        gr.Examples(EXAMPLES, inputs=box)
+        box.submit(respond, [box, chatbot], [box, chatbot], api_name="ask")
+        send.click(respond, [box, chatbot], [box, chatbot], api_name=False)
+        clear.click(lambda: ("", []), None, [box, chatbot], api_name=False)
+    demo.queue(default_concurrency_limit=4)
+    return demo
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    parser = argparse.ArgumentParser(prog="app.py", description="Serve the news QA chat page.")
+    parser.add_argument("--index", help="index directory (default: $RAG_INDEX_DIR or ./.rag)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("RAG_PORT", "7860")))
+    parser.add_argument("--host", default=os.environ.get("RAG_HOST", "127.0.0.1"))
+    parser.add_argument("--share", action="store_true")
+    args = parser.parse_args(argv)
+    from rag.errors import RagError
+
+    try:
+        get_assistant(args.index)
+    except RagError as exc:
+        print(f"app: error: {exc}", file=sys.stderr)
+        return 1
+    demo = build_ui()
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, footer_links=["api"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Grounded, cited question answering over a corpus of news articles."""
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["Answer", "Assistant", "Citation", "IngestReport", "Passage", "Settings"]
+
+if TYPE_CHECKING:
+    from rag.assistant import Assistant
+    from rag.config import Settings
+    from rag.types import Answer, Citation, IngestReport, Passage
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `rag --help` and `import rag.types` do not pay for llama-index and torch.
+    if name == "Assistant":
+        from rag.assistant import Assistant
+
+        return Assistant
+    if name == "Settings":
+        from rag.config import Settings
+
+        return Settings
+    if name in ("Answer", "Citation", "IngestReport", "Passage"):
+        from rag import types
+
+        return getattr(types, name)
+    raise AttributeError(f"module 'rag' has no attribute {name!r}")

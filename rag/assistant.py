@@ -1,0 +1,109 @@
+"""Assistant: the public Python API. Opens (or creates) an index, ingests files, answers questions."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from rag.answer import ExtractiveAnswerer
+from rag.catalog import SCHEMA_VERSION, Catalog, DocumentSummary
+from rag.config import Settings
+from rag.embed import SentenceEmbedding, model_id
+from rag.retrieve import Retriever, standalone_query
+from rag.store import VectorIndex
+from rag.types import Answer, Article, IngestReport
+
+MAX_QUESTION_CHARS = 2000
+EMPTY_QUESTION = "Ask a question about the articles in the corpus."
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class Assistant:
+    """Grounded question answering over an index of news articles.
+
+    >>> assistant = Assistant(index_dir=".rag")                 # doctest: +SKIP
+    >>> assistant.ingest(["corpus/"])                            # doctest: +SKIP
+    >>> assistant.ask("Who requested CSTO troops?").citations   # doctest: +SKIP
+    """
+
+    def __init__(self, index_dir: str | os.PathLike[str] | None = None, *, settings: Settings | None = None,
+                 **overrides: Any) -> None:
+        base = settings if settings is not None else Settings.from_env()
+        self.settings = base.with_overrides(index_dir=index_dir, **overrides)
+        s = self.settings
+        self.embed_model = SentenceEmbedding(s.embed_model, embed_batch_size=s.embed_batch_size)
+        self.catalog = Catalog(Path(s.index_dir) / "catalog.sqlite3")
+        self.catalog.ensure_meta(
+            {"embed_model": model_id(s.embed_model), "schema": SCHEMA_VERSION,
+             "chroma": s.chroma_url or "embedded", "collection": s.collection}
+        )
+        self.vectors = VectorIndex(Path(s.index_dir), s.collection, model_id(s.embed_model), s.chroma_url)
+        self.retriever = Retriever(self.embed_model, self.vectors, self.catalog)
+        self.answerer = ExtractiveAnswerer(self.embed_model, s.min_support, s.max_answer_sentences)
+
+    # -- ingestion -----------------------------------------------------------------------------------
+    def ingest(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], sync: bool = False,
+               progress: bool | None = None) -> IngestReport:
+        """Add or update the articles in these files and folders; with sync, drop those whose files are gone."""
+        from ingest.pipeline import Ingestor
+
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        return self._ingestor().run(paths, sync=sync, progress=progress)
+
+    def remove(self, doc_ids: Sequence[str]) -> int:
+        """Delete documents by id; returns how many were in the index."""
+        return self._ingestor().remove_documents(doc_ids)
+
+    def _ingestor(self) -> Any:
+        from ingest.pipeline import Ingestor
+
+        s = self.settings
+        return Ingestor(Path(s.index_dir), self.catalog, self.vectors, self.embed_model,
+                        chunk_max_tokens=s.chunk_max_tokens, chunk_overlap_sentences=s.chunk_overlap_sentences,
+                        max_file_bytes=s.max_file_bytes)
+
+    # -- questions -----------------------------------------------------------------------------------
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = (), top_k: int | None = None,
+            where: dict[str, Any] | None = None) -> Answer:
+        """Answer from the corpus with citations, or abstain. `history` is [(question, answer), ...]."""
+        started = time.perf_counter()
+        question = _CONTROL_RE.sub(" ", question or "").strip()[:MAX_QUESTION_CHARS]
+        if not re.search(r"\w", question):
+            return Answer(question=question, text=EMPTY_QUESTION, abstained=True, timings_ms={"retrieve": 0.0, "answer": 0.0, "total": 0.0})
+        query = standalone_query(question, [(str(q), str(a)) for q, a in history])
+        passages = self.retriever.run(query, top_k or self.settings.top_k, where=where)
+        retrieved = time.perf_counter()
+        articles = self.catalog.articles(p.doc_id for p in passages)
+        answer = self.answerer.run(query if query != question else question, passages, articles)
+        done = time.perf_counter()
+        timings = {
+            "retrieve": round((retrieved - started) * 1000, 1),
+            "answer": round((done - retrieved) * 1000, 1),
+            "total": round((done - started) * 1000, 1),
+        }
+        return Answer(question=question, text=answer.text, abstained=answer.abstained, citations=answer.citations,
+                      passages=answer.passages, timings_ms=timings, short_answer=answer.short_answer)
+
+    # -- the corpus ----------------------------------------------------------------------------------
+    def documents(self) -> list[DocumentSummary]:
+        return self.catalog.documents()
+
+    def article(self, doc_id: str) -> Article | None:
+        return self.catalog.article(doc_id)
+
+    def stats(self) -> dict[str, int]:
+        docs, chunks = self.catalog.counts()
+        return {"documents": docs, "chunks": chunks}
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> "Assistant":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,295 @@
+"""The committed record of the index (SQLite): documents, their chunks, and the files they came from.
+
+Chroma holds vectors; this catalog decides which of them are live. A batch is committed here in one
+transaction only after its vectors are written, so an interrupted ingest leaves no half-visible document.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from rag.errors import IndexMismatchError
+from rag.types import Article, Chunk
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY, doc_hash TEXT NOT NULL, path TEXT NOT NULL, title TEXT NOT NULL,
+    source TEXT NOT NULL, published TEXT NOT NULL, url TEXT NOT NULL, authors TEXT NOT NULL,
+    text TEXT NOT NULL, comments TEXT NOT NULL, ingested_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, idx INTEGER NOT NULL,
+    start_char INTEGER NOT NULL, end_char INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc_id);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, doc_ids TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pending_deletes (chunk_id TEXT PRIMARY KEY);
+"""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    path: str
+    mtime_ns: int
+    size: int
+    doc_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DocumentSummary:
+    doc_id: str
+    title: str
+    source: str
+    published: str
+    url: str
+    path: str
+    chunks: int
+    ingested_at: float
+
+
+@dataclass(frozen=True)
+class DocumentWrite:
+    article: Article
+    doc_hash: str
+    chunks: Sequence[Chunk]
+
+
+class Catalog:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- settings the index was built with ---------------------------------------------------------
+    def ensure_meta(self, expected: dict[str, str]) -> None:
+        """Record the settings on first use; refuse an index built with different ones."""
+        with self._lock:
+            stored = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            for key, value in expected.items():
+                if key in stored and stored[key] != value:
+                    raise IndexMismatchError(
+                        f"this index was built with {key}={stored[key]!r}, but {key}={value!r} is configured: "
+                        "re-ingest into a new index directory (or delete this one), or configure the "
+                        "settings it was built with"
+                    )
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", list(expected.items())
+            )
+            self._db.execute("COMMIT")
+
+    def meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def file_record(self, path: str) -> FileRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT path, mtime_ns, size, doc_ids FROM files WHERE path = ?", (path,)
+            ).fetchone()
+        return FileRecord(row[0], row[1], row[2], tuple(json.loads(row[3]))) if row else None
+
+    def file_records(self) -> list[FileRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT path, mtime_ns, size, doc_ids FROM files").fetchall()
+        return [FileRecord(r[0], r[1], r[2], tuple(json.loads(r[3]))) for r in rows]
+
+    def doc_hashes(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(doc_ids)
+        out: dict[str, str] = {}
+        with self._lock:
+            for batch in _batches(ids):
+                marks = ",".join("?" * len(batch))
+                out.update(
+                    self._db.execute(
+                        f"SELECT doc_id, doc_hash FROM documents WHERE doc_id IN ({marks})", batch
+                    ).fetchall()
+                )
+        return out
+
+    def article(self, doc_id: str) -> Article | None:
+        return self.articles([doc_id]).get(doc_id)
+
+    def articles(self, doc_ids: Iterable[str]) -> dict[str, Article]:
+        ids = list(dict.fromkeys(doc_ids))
+        out: dict[str, Article] = {}
+        with self._lock:
+            for batch in _batches(ids):
+                marks = ",".join("?" * len(batch))
+                rows = self._db.execute(
+                    "SELECT doc_id, text, title, source, published, url, authors, comments, path "
+                    f"FROM documents WHERE doc_id IN ({marks})",
+                    batch,
+                ).fetchall()
+                for r in rows:
+                    out[r[0]] = Article(
+                        id=r[0], text=r[1], title=r[2], source=r[3], published=r[4], url=r[5],
+                        authors=tuple(json.loads(r[6])), comments=tuple(json.loads(r[7])), path=r[8],
+                    )
+        return out
+
+    def chunks(self, chunk_ids: Iterable[str]) -> dict[str, Chunk]:
+        """The live chunks among chunk_ids (ids Chroma returns but the catalog does not know are dropped)."""
+        ids = list(dict.fromkeys(chunk_ids))
+        out: dict[str, Chunk] = {}
+        with self._lock:
+            for batch in _batches(ids):
+                marks = ",".join("?" * len(batch))
+                rows = self._db.execute(
+                    "SELECT c.chunk_id, c.doc_id, c.idx, c.start_char, c.end_char, "
+                    "substr(d.text, c.start_char + 1, c.end_char - c.start_char) "
+                    f"FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({marks})",
+                    batch,
+                ).fetchall()
+                for r in rows:
+                    out[r[0]] = Chunk(id=r[0], doc_id=r[1], index=r[2], start_char=r[3], end_char=r[4], text=r[5])
+        return out
+
+    def chunk_ids(self, doc_id: str | None = None) -> list[str]:
+        with self._lock:
+            if doc_id is None:
+                rows = self._db.execute("SELECT chunk_id FROM chunks").fetchall()
+            else:
+                rows = self._db.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,)).fetchall()
+        return [r[0] for r in rows]
+
+    def iter_chunks(self, batch_size: int = 2000) -> Iterator[Chunk]:
+        """Every live chunk, in (doc_id, idx) order."""
+        last = ("", -1)
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT c.chunk_id, c.doc_id, c.idx, c.start_char, c.end_char, "
+                    "substr(d.text, c.start_char + 1, c.end_char - c.start_char) "
+                    "FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+                    "WHERE (c.doc_id, c.idx) > (?, ?) ORDER BY c.doc_id, c.idx LIMIT ?",
+                    (last[0], last[1], batch_size),
+                ).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield Chunk(id=r[0], doc_id=r[1], index=r[2], start_char=r[3], end_char=r[4], text=r[5])
+            last = (rows[-1][1], rows[-1][2])
+
+    def documents(self) -> list[DocumentSummary]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT d.doc_id, d.title, d.source, d.published, d.url, d.path, d.ingested_at, "
+                "(SELECT count(*) FROM chunks c WHERE c.doc_id = d.doc_id) FROM documents d ORDER BY d.doc_id"
+            ).fetchall()
+        return [
+            DocumentSummary(doc_id=r[0], title=r[1], source=r[2], published=r[3], url=r[4], path=r[5],
+                            ingested_at=r[6], chunks=r[7])
+            for r in rows
+        ]
+
+    def counts(self) -> tuple[int, int]:
+        """(documents, chunks)."""
+        with self._lock:
+            docs = self._db.execute("SELECT count(*) FROM documents").fetchone()[0]
+            chunks = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return int(docs), int(chunks)
+
+    def live_chunk_ids(self, chunk_ids: Iterable[str]) -> list[str]:
+        ids = list(chunk_ids)
+        out: list[str] = []
+        with self._lock:
+            for batch in _batches(ids):
+                marks = ",".join("?" * len(batch))
+                out.extend(r[0] for r in self._db.execute(f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", batch))
+        return out
+
+    def pending_deletes(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT chunk_id FROM pending_deletes").fetchall()]
+
+    # -- writes --------------------------------------------------------------------------------------
+    def commit(
+        self,
+        writes: Sequence[DocumentWrite],
+        files: Sequence[FileRecord] = (),
+        removed_doc_ids: Sequence[str] = (),
+        removed_files: Sequence[str] = (),
+    ) -> list[str]:
+        """Apply one batch atomically. Returns chunk ids no longer live; they are also queued in
+        pending_deletes until `clear_pending` confirms Chroma dropped them."""
+        now = time.time()
+        stale: list[str] = []
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for doc_id in list(removed_doc_ids) + [w.article.id for w in writes]:
+                    old = [r[0] for r in self._db.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,))]
+                    stale.extend(old)
+                    self._db.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+                    self._db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+                for w in writes:
+                    a = w.article
+                    self._db.execute(
+                        "INSERT INTO documents (doc_id, doc_hash, path, title, source, published, url, authors, "
+                        "text, comments, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (a.id, w.doc_hash, a.path, a.title, a.source, a.published, a.url,
+                         json.dumps(list(a.authors)), a.text, json.dumps(list(a.comments)), now),
+                    )
+                    self._db.executemany(
+                        "INSERT INTO chunks (chunk_id, doc_id, idx, start_char, end_char) VALUES (?, ?, ?, ?, ?)",
+                        [(c.id, c.doc_id, c.index, c.start_char, c.end_char) for c in w.chunks],
+                    )
+                for f in files:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO files (path, mtime_ns, size, doc_ids) VALUES (?, ?, ?, ?)",
+                        (f.path, f.mtime_ns, f.size, json.dumps(list(f.doc_ids))),
+                    )
+                for path in removed_files:
+                    self._db.execute("DELETE FROM files WHERE path = ?", (path,))
+                live = {c.id for w in writes for c in w.chunks}
+                stale = [cid for cid in dict.fromkeys(stale) if cid not in live]
+                self._db.executemany("INSERT OR IGNORE INTO pending_deletes (chunk_id) VALUES (?)", [(c,) for c in stale])
+                # A chunk id made live again must not be deleted by an older pending entry.
+                self._db.executemany("DELETE FROM pending_deletes WHERE chunk_id = ?", [(c,) for c in live])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return stale
+
+    def add_pending(self, chunk_ids: Sequence[str]) -> None:
+        """Note ids about to be written to Chroma: if they never go live, the next ingest deletes them."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR IGNORE INTO pending_deletes (chunk_id) VALUES (?)", [(c,) for c in chunk_ids])
+            self._db.execute("COMMIT")
+
+    def clear_pending(self, chunk_ids: Sequence[str]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM pending_deletes WHERE chunk_id = ?", [(c,) for c in chunk_ids])
+            self._db.execute("COMMIT")
+
+
+def _batches(ids: list[str], size: int = 500) -> Iterator[list[str]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]

@@ -1,0 +1,33 @@
+"""Citations: exact spans of cleaned articles, built and checked against the article text."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from rag.types import Answer, Article, Citation
+
+
+def make_citation(number: int, article: Article, start_char: int, end_char: int) -> Citation:
+    """Citation [number] for article.text[start_char:end_char]."""
+    if not 0 <= start_char < end_char <= len(article.text):
+        raise ValueError(f"span {start_char}:{end_char} is outside article {article.id!r}")
+    return Citation(
+        id=number, doc_id=article.id, quote=article.text[start_char:end_char], start_char=start_char,
+        end_char=end_char, title=article.title, url=article.url, source=article.source,
+        published=article.published,
+    )
+
+
+def citation_errors(answer: Answer, articles: Mapping[str, Article]) -> list[str]:
+    """What is wrong with an answer's citations ([] when every quote is its article's exact span and
+    every [n] in the text has a citation)."""
+    errors = []
+    for c in answer.citations:
+        article = articles.get(c.doc_id)
+        if article is None:
+            errors.append(f"[{c.id}] cites unknown document {c.doc_id!r}")
+        elif article.text[c.start_char : c.end_char] != c.quote:
+            errors.append(f"[{c.id}] quote differs from {c.doc_id}[{c.start_char}:{c.end_char}]")
+        if f"[{c.id}]" not in answer.text:
+            errors.append(f"[{c.id}] is not referred to in the answer text")
+    return errors

@@ -1,0 +1,158 @@
+"""`rag`: the command line. Argument parsing and turning errors into messages and exit codes; no logic."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from typing import Any, Sequence
+
+from rag.config import Settings
+from rag.errors import RagError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED_GATE = 0, 1, 2, 3
+
+
+def answer_json(answer: Any) -> dict[str, Any]:
+    """The `rag ask --json` object (a contract other parts of the product rely on)."""
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "short_answer": answer.short_answer,
+        "citations": [
+            {"id": c.id, "doc_id": c.doc_id, "title": c.title, "url": c.url, "source": c.source,
+             "published": c.published, "quote": c.quote, "start_char": c.start_char, "end_char": c.end_char}
+            for c in answer.citations
+        ],
+        "passages": [
+            {"doc_id": p.doc_id, "chunk_id": p.chunk_id, "title": p.title, "url": p.url, "text": p.text,
+             "score": p.score, "start_char": p.start_char, "end_char": p.end_char, "source": p.source,
+             "published": p.published}
+            for p in answer.passages
+        ],
+        "timings_ms": answer.timings_ms,
+    }
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env().with_overrides(
+        index_dir=getattr(args, "index", None), top_k=getattr(args, "top_k", None),
+        chroma_url=getattr(args, "chroma_url", None),
+    )
+
+
+def _assistant(args: argparse.Namespace) -> Any:
+    from rag.assistant import Assistant
+
+    return Assistant(settings=_settings(args))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    assistant = _assistant(args)
+    report = assistant.ingest(args.paths, sync=args.sync, progress=False if args.json else None)
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        docs, chunks = assistant.catalog.counts()
+        rate = report.chunks / report.seconds if report.seconds > 0 else 0.0
+        print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+              f"removed {report.removed}, skipped {len(report.skipped)}; {report.chunks} chunks embedded "
+              f"in {report.seconds:.1f}s ({rate:.1f} chunks/s). Index: {docs} documents, {chunks} chunks.")
+        for s in report.skipped:
+            print(f"  skipped {s.path}: {s.reason}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    assistant = _assistant(args)
+    answer = assistant.ask(args.question)
+    if args.json:
+        print(json.dumps(answer_json(answer), ensure_ascii=False))
+        return EXIT_OK
+    print(answer.text)
+    for c in answer.citations:
+        where = ", ".join(x for x in (c.title, c.source, c.published) if x)
+        print(f"\n[{c.id}] {where}\n    {c.doc_id} [{c.start_char}:{c.end_char}]\n    “{c.quote}”")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import app
+
+    return app.main(
+        [*(["--index", args.index] if args.index else []), *(["--port", str(args.port)] if args.port else []),
+         *(["--host", args.host] if args.host else []), *(["--share"] if args.share else [])]
+    )
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from evals.run import main as eval_main
+
+    return eval_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Cited answers from a corpus of news articles.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def index_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--index", metavar="DIR", help="index directory (default: $RAG_INDEX_DIR or ./.rag)")
+        p.add_argument("--chroma-url", metavar="URL", help="use a Chroma server (default: $RAG_CHROMA_URL; embedded if unset)")
+
+    p = sub.add_parser("ingest", help="add or update articles from files and folders")
+    p.add_argument("paths", nargs="+", metavar="PATH", help=".txt .md .html .htm .pdf .jsonl files or folders")
+    index_arg(p)
+    p.add_argument("--sync", action="store_true", help="also remove documents whose source files are gone")
+    p.add_argument("--json", action="store_true", help="print the ingest report as JSON")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("ask", help="answer a question from the corpus, with citations")
+    p.add_argument("question")
+    index_arg(p)
+    p.add_argument("--top-k", type=int, metavar="N", help="passages to retrieve (default: $RAG_TOP_K or 5)")
+    p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("serve", help="serve the chat web page")
+    index_arg(p)
+    p.add_argument("--port", type=int, help="port (default: $RAG_PORT or 7860)")
+    p.add_argument("--host", help="bind address (default: 127.0.0.1)")
+    p.add_argument("--share", action="store_true", help="expose through a Gradio share link")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("eval", help="run a gold Q&A set or an external dataset and report metrics")
+    p.add_argument("gold", metavar="GOLD_OR_DATASET", help="a gold .jsonl file, or squad2 | realtimeqa | multihop")
+    index_arg(p)
+    p.add_argument("--corpus", action="append", metavar="PATH", help="corpus to ingest first (repeatable)")
+    p.add_argument("--k", type=int, nargs="+", default=[1, 3, 5, 10], help="k values for retrieval metrics")
+    p.add_argument("--top-k", type=int, metavar="N", help="passages given to the answerer")
+    p.add_argument("--report", metavar="DIR", help="write report.json and report.md here")
+    p.add_argument("--fail-under", nargs="+", default=[], metavar="METRIC=VALUE",
+                   help="exit 3 when an aggregate metric is below the value, e.g. answer_accuracy=0.9")
+    p.add_argument("--limit", type=int, help="use at most this many questions (fixed sample)")
+    p.add_argument("--baseline", action="store_true", help="also measure LlamaIndex's default pipeline")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub at run time
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RagError as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("rag: interrupted; the index keeps what was committed, run the command again to finish",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

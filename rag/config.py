@@ -1,0 +1,81 @@
+"""Settings: one frozen object, built from explicit values or (at the edges only) from RAG_* env vars."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from rag.errors import ConfigError
+
+DEFAULT_INDEX_DIR = ".rag"
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: Path = Path(DEFAULT_INDEX_DIR)
+    # Chroma: embedded PersistentClient under index_dir unless a server URL is given.
+    chroma_url: str = ""
+    collection: str = "articles"
+    # Embeddings: "" means the bundled all-MiniLM-L6-v2; otherwise a sentence-transformers name or path.
+    embed_model: str = ""
+    embed_batch_size: int = 64
+    # Chunking, in tiktoken (cl100k) tokens; see bench/chunk_size.py for how the default was chosen.
+    chunk_max_tokens: int = 160
+    chunk_overlap_sentences: int = 1
+    # Ingestion limits.
+    max_file_bytes: int = 50 * 1024 * 1024
+    # Retrieval and answering.
+    top_k: int = 5
+    max_answer_sentences: int = 2
+    # Abstain when the best sentence's support score is below this (calibrated: evals/calibrate.py).
+    min_support: float = 0.42
+
+    def __post_init__(self) -> None:
+        if self.chunk_max_tokens < 16:
+            raise ConfigError(f"chunk_max_tokens must be at least 16, got {self.chunk_max_tokens}")
+        if self.chunk_overlap_sentences < 0:
+            raise ConfigError(
+                f"chunk_overlap_sentences must be >= 0, got {self.chunk_overlap_sentences}"
+            )
+        if self.top_k < 1:
+            raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
+        if self.max_answer_sentences < 1:
+            raise ConfigError(f"max_answer_sentences must be at least 1, got {self.max_answer_sentences}")
+        if self.embed_batch_size < 1:
+            raise ConfigError(f"embed_batch_size must be at least 1, got {self.embed_batch_size}")
+        if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
+            raise ConfigError(f"chroma_url must start with http:// or https://, got {self.chroma_url!r}")
+
+    def with_overrides(self, **overrides: Any) -> "Settings":
+        """A copy with the given non-None values replaced."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "index_dir" in given:
+            given["index_dir"] = Path(given["index_dir"])
+        return replace(self, **given)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Read RAG_<FIELD> variables (e.g. RAG_INDEX_DIR, RAG_TOP_K, RAG_CHROMA_URL)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"RAG_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            default = getattr(cls, f.name)
+            try:
+                if isinstance(default, bool):
+                    values[f.name] = raw.lower() in ("1", "true", "yes", "on")
+                elif isinstance(default, int):
+                    values[f.name] = int(raw)
+                elif isinstance(default, float):
+                    values[f.name] = float(raw)
+                elif isinstance(default, Path):
+                    values[f.name] = Path(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError:
+                raise ConfigError(f"RAG_{f.name.upper()}={raw!r} is not a valid {type(default).__name__}")
+        return cls(**values)

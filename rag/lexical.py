@@ -1,0 +1,93 @@
+"""Word-level helpers for matching questions to sentences: tokens, stems, stopwords, answer types."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are aren't as at be because been before being below
+    between both but by can could did didn't do does doesn't doing don't down during each few for from further
+    had has have having he he'd he'll he's her here here's hers herself him himself his how how's i i'd i'll i'm
+    i've if in into is isn't it it's its itself let's me more most my myself no nor not of off on once only or
+    other ought our ours ourselves out over own same she she'd she'll she's should so some such than that that's
+    the their theirs them themselves then there there's these they they'd they'll they're they've this those
+    through to too under until up very was wasn't we we'd we'll we're we've were weren't what what's when when's
+    where where's which while who who's whom why why's with would you you'd you'll you're you've your yours
+    yourself yourselves also according said says say tell told give gave given name named called did does
+    many much one ones get got kind type article articles text mentioned mention""".split()
+)
+
+_TOKEN_RE = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿĀ-žА-яЁё]+(?:[-'’][A-Za-zÀ-ÖØ-öø-ÿĀ-žА-яЁё]+)*|\d+(?:[.,]\d+)*")
+_NUMBER_WORDS = frozenset(
+    "zero one two three four five six seven eight nine ten eleven twelve dozen dozens hundred hundreds thousand "
+    "thousands million millions billion billions first second third half".split()
+)
+_MONTHS = "january february march april may june july august september october november december"
+_DATE_RE = re.compile(
+    rf"\b(?:(?:{_MONTHS.replace(' ', '|')}|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\b\.?"
+    r"|(?:1[5-9]|20)\d{2}s?\b|\d{1,2}(?:st|nd|rd|th)\b|(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
+    r"|(?:yesterday|today|tomorrow|century|decade|since|until)\b)",
+    re.IGNORECASE,
+)
+_NUMBER_RE = re.compile(r"\d|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """A light suffix stripper: enough to match 'killed'/'kill', 'protesters'/'protester'.
+
+    >>> [stem(w) for w in ["killed", "protesters", "countries", "requested", "running"]]
+    ['kill', 'protester', 'country', 'request', 'runn']
+    """
+    w = word.lower().replace("’", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(w) > len(suffix) + 3 and w.endswith(suffix):
+            if suffix == "es" and not w[-3] in "sxz" and not w.endswith(("ches", "shes")):
+                return w[:-1]
+            return w[: -len(suffix)]
+    return w
+
+
+def tokens(text: str) -> list[str]:
+    return [m.group() for m in _TOKEN_RE.finditer(text)]
+
+
+def content_stems(text: str) -> list[str]:
+    """Stems of the words that carry meaning (stopwords out), in order."""
+    return [stem(t) for t in tokens(text) if t.lower() not in STOPWORDS]
+
+
+def answer_type(question: str) -> str:
+    """'number', 'date', 'person', 'place' or '' from the question's wording."""
+    q = question.lower().strip()
+    if re.search(r"\bhow (many|much|long|old|far|big|large|tall|often)\b|\bwhat (number|percentage|amount|share|proportion)\b"
+                 r"|\bhow many\b|\bwhat was the (toll|number|count|cost|price)\b", q):
+        return "number"
+    if re.search(r"\bwhen\b|\bwhat (year|date|day|month|time|decade|century)\b|\bwhich (year|date|day|month|decade|century)\b"
+                 r"|\bsince when\b|\bhow long ago\b", q):
+        return "date"
+    if re.search(r"^(who|whom|whose)\b|\b(who|whom|whose)\b", q):
+        return "person"
+    if re.search(r"\bwhere\b|\bwhat (city|country|place|region|town)\b|\bwhich (city|country|countries|place|region|town)\b", q):
+        return "place"
+    return ""
+
+
+def has_type(sentence: str, kind: str, question: str = "") -> bool:
+    """Does the sentence contain something of the asked type that the question itself does not?"""
+    if not kind:
+        return True
+    asked = {t.lower() for t in tokens(question)}
+    if kind == "number":
+        return any(m for m in _NUMBER_RE.finditer(sentence) if m.group().lower() not in asked)
+    if kind == "date":
+        return any(m for m in _DATE_RE.finditer(sentence) if m.group().lower() not in asked)
+    if kind in ("person", "place"):
+        return any(m.group().lower() not in asked for m in _NAME_RE.finditer(sentence))
+    return True

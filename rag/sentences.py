@@ -1,0 +1,77 @@
+"""Sentence boundaries as character spans, so every sentence can be cited as text[start:end]."""
+
+from __future__ import annotations
+
+import re
+
+_ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof st sr jr gen gov sen rep lt col capt sgt maj adm cmdr rev hon pres supt
+    jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun
+    no nos vol fig figs p pp vs etc approx est dept univ inc ltd co corp plc llc bros ave blvd rd mt ft
+    e.g i.e u.s u.k u.n u.s.a a.m p.m d.c""".split()
+)
+
+# A candidate end: terminal punctuation, optional closing quotes/brackets, then whitespace.
+_END_RE = re.compile(r"[.!?…]+[”\"’'»)\]]*(?=\s)")
+_NEXT_START_RE = re.compile(r"\s+([“\"‘'«(\[¿¡\-–—]?[\w])")
+
+
+def _is_abbreviation(text: str, dot_index: int) -> bool:
+    """True when the '.' at dot_index ends an abbreviation or an initial ("Mr.", "U.S.", "J.")."""
+    if text[dot_index] != ".":
+        return False
+    start = dot_index
+    while start > 0 and (text[start - 1].isalpha() or text[start - 1] == "."):
+        start -= 1
+    word = text[start:dot_index].lower()
+    if not word:
+        return False
+    if word in _ABBREVIATIONS:
+        return True
+    # Single-letter initials ("J. K. Rowling"), but not a sentence ending in a one-letter word like "I."
+    return len(word) == 1 and text[start].isupper() and text[start] != "I"
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start_char, end_char) of each sentence in text[start:end], whitespace trimmed.
+
+    >>> t = "Mr. Smith left. He said: “No.” Then\\nA new line"
+    >>> [t[s:e] for s, e in sentence_spans(t)]
+    ['Mr. Smith left.', 'He said: “No.”', 'Then', 'A new line']
+    """
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    line_start = start
+    while line_start < end:
+        line_end = text.find("\n", line_start, end)
+        if line_end == -1:
+            line_end = end
+        _split_line(text, line_start, line_end, spans)
+        line_start = line_end + 1
+    return spans
+
+
+def _split_line(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
+    sent_start = start
+    for m in _END_RE.finditer(text, start, end):
+        nxt = _NEXT_START_RE.match(text, m.end(), end)
+        if not nxt:
+            continue
+        first = nxt.group(1)[-1]
+        if first.isalpha() and not first.isupper():
+            continue
+        # "Mr. Smith" is no ending, but a closing quote after the dot ("said “No.” Then") is one.
+        if text[m.end() - 1] == "." and _is_abbreviation(text, m.end() - 1):
+            continue
+        _append_trimmed(text, sent_start, m.end(), spans)
+        sent_start = m.end()
+    _append_trimmed(text, sent_start, end, spans)
+
+
+def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        spans.append((start, end))

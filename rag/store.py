@@ -1,0 +1,121 @@
+"""The one place that talks to chromadb: a persistent client in the index dir, or an HTTP client to a server."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+from urllib.parse import urlparse
+
+from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index.core.vector_stores.utils import node_to_metadata_dict
+from llama_index.vector_stores.chroma import ChromaVectorStore
+
+from rag.errors import BackendError, IndexMismatchError
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = "1"
+_BATCH = 1000
+
+
+class UpsertChromaVectorStore(ChromaVectorStore):
+    """ChromaVectorStore whose add() upserts, so re-adding a chunk id refreshes it instead of being ignored."""
+
+    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
+        ids: list[str] = []
+        for i in range(0, len(nodes), _BATCH):
+            batch = nodes[i : i + _BATCH]
+            metadatas = []
+            for node in batch:
+                meta = node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata)
+                metadatas.append({k: ("" if v is None else v) for k, v in meta.items()})
+            self._collection.upsert(
+                ids=[n.node_id for n in batch],
+                embeddings=[n.get_embedding() for n in batch],
+                metadatas=metadatas,
+                documents=[n.get_content(metadata_mode=MetadataMode.NONE) for n in batch],
+            )
+            ids.extend(n.node_id for n in batch)
+        return ids
+
+
+def _client(index_dir: Path, chroma_url: str) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if chroma_url:
+        url = urlparse(chroma_url)
+        try:
+            client = chromadb.HttpClient(
+                host=url.hostname or "127.0.0.1",
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+            client.heartbeat()
+        except Exception as exc:
+            raise BackendError(f"the Chroma server at {chroma_url} is unreachable: {exc}") from exc
+        return client
+    index_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(index_dir / "chroma"), settings=chroma_settings)
+
+
+class VectorIndex:
+    """Chunk vectors in one Chroma collection, tagged with the embedding model that made them."""
+
+    def __init__(self, index_dir: Path, collection: str, embed_model_id: str, chroma_url: str = "") -> None:
+        self.chroma_url = chroma_url
+        self._client = _client(index_dir, chroma_url)
+        try:
+            self._collection = self._client.get_or_create_collection(
+                collection,
+                metadata={"hnsw:space": "cosine", "embed_model": embed_model_id, "format": FORMAT_VERSION},
+            )
+        except Exception as exc:
+            raise BackendError(f"Chroma collection {collection!r} could not be opened: {exc}") from exc
+        meta = self._collection.metadata or {}
+        if meta.get("embed_model") not in (None, embed_model_id) or meta.get("format") not in (None, FORMAT_VERSION):
+            raise IndexMismatchError(
+                f"the index holds vectors of model {meta.get('embed_model')!r} (format {meta.get('format')}), "
+                f"but {embed_model_id!r} (format {FORMAT_VERSION}) is configured: re-ingest into a new index "
+                "directory, or configure the model the index was built with"
+            )
+        self.vector_store = UpsertChromaVectorStore(chroma_collection=self._collection)
+
+    def count(self) -> int:
+        return int(self._collection.count())
+
+    def add(self, nodes: Sequence[BaseNode]) -> None:
+        try:
+            self.vector_store.add(list(nodes))
+        except Exception as exc:
+            raise BackendError(f"writing vectors to Chroma failed: {exc}") from exc
+
+    def delete(self, chunk_ids: Sequence[str]) -> None:
+        ids = list(chunk_ids)
+        try:
+            for i in range(0, len(ids), _BATCH):
+                self.vector_store.delete_nodes(node_ids=ids[i : i + _BATCH])
+        except Exception as exc:
+            raise BackendError(f"deleting vectors from Chroma failed: {exc}") from exc
+
+    def all_ids(self) -> list[str]:
+        return list(self._collection.get(include=[])["ids"])
+
+    def query(
+        self, embedding: Sequence[float], top_k: int, where: dict[str, Any] | None = None
+    ) -> list[tuple[str, float]]:
+        """(chunk_id, cosine similarity) of the nearest chunks, best first."""
+        if top_k <= 0:
+            return []
+        try:
+            result = self._collection.query(
+                query_embeddings=[list(embedding)], n_results=top_k, where=where or None, include=["distances"]
+            )
+        except Exception as exc:
+            raise BackendError(f"querying Chroma failed: {exc}") from exc
+        ids = result["ids"][0]
+        distances = result["distances"][0] if result.get("distances") else [1.0] * len(ids)
+        return [(chunk_id, 1.0 - float(d)) for chunk_id, d in zip(ids, distances)]
