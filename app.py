@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import html
+import html as _html
 import os
 import sys
 import threading
@@ -31,16 +31,30 @@ def get_assistant(index_dir: str | None = None) -> Any:
         return _assistant
 
 
+def _escape(text: str) -> str:
+    """Article text shown as text: no tag in it can render or run."""
+    return _html.escape(text, quote=False)
+
+
+def _message_text(content: Any) -> str:
+    """Chatbot message content (a string, or Gradio 6's list of {"type": "text", "text": ...}) as text."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content)
+
+
 def render_answer(answer: Any) -> str:
     """Answer -> Markdown: the text, then its numbered sources with their quotes. Article text is escaped."""
     if answer.abstained:
-        return f"🛈 *{html.escape(answer.text)}*"
-    lines = [html.escape(answer.text), "", "**Sources**"]
+        return f"🛈 *{_escape(answer.text)}*"
+    lines = [_escape(answer.text), "", "**Sources**"]
     for c in answer.citations:
-        meta = " · ".join(html.escape(x) for x in (c.source, c.published) if x)
-        title = html.escape(c.title or c.doc_id)
-        link = f" — <{html.escape(c.url)}>" if c.url.startswith(("http://", "https://")) else ""
-        lines.append(f"{c.id}. **{title}**{(' (' + meta + ')') if meta else ''}{link}  \n   “{html.escape(c.quote)}”")
+        meta = " · ".join(_escape(x) for x in (c.source, c.published) if x)
+        title = _escape(c.title or c.doc_id)
+        link = f" — <{_escape(c.url)}>" if c.url.startswith(("http://", "https://")) else ""
+        lines.append(f"{c.id}. **{title}**{(' (' + meta + ')') if meta else ''}{link}  \n   “{_escape(c.quote)}”")
     return "\n".join(lines)
 
 
@@ -48,8 +62,7 @@ def _history_pairs(history: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     question = None
     for message in history:
-        content = message.get("content")
-        text = content if isinstance(content, str) else str(content)
+        text = _message_text(message.get("content"))
         if message.get("role") == "user":
             question = text
         elif message.get("role") == "assistant" and question is not None:
@@ -68,7 +81,7 @@ def respond(message: str, history: list[dict[str, Any]]) -> tuple[str, list[dict
         answer = get_assistant().ask(message, history=_history_pairs(history))
         reply = render_answer(answer)
     except RagError as exc:
-        reply = f"⚠️ {html.escape(str(exc))}"
+        reply = f"⚠️ {_escape(str(exc))}"
     history.extend([{"role": "user", "content": message}, {"role": "assistant", "content": reply}])
     return "", history
 

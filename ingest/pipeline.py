@@ -36,7 +36,6 @@ from rag.types import Article, Chunk, IngestReport, SkippedFile
 log = logging.getLogger(__name__)
 
 CLEANER_VERSION = "1"  # bump when cleaning changes, so unchanged files are re-read
-_BATCH_CHARS = 400_000  # article characters per embed-and-commit batch
 _META_KEYS = ("doc_id", "title", "source", "published", "published_day", "chunk_index", "doc_hash")
 
 
@@ -164,11 +163,13 @@ class Ingestor:
         chunk_max_tokens: int = 160,
         chunk_overlap_sentences: int = 1,
         max_file_bytes: int = 50 * 1024 * 1024,
+        batch_chars: int = 400_000,
     ) -> None:
         self.index_dir = index_dir
         self.catalog = catalog
         self.vectors = vectors
         self.max_file_bytes = max_file_bytes
+        self.batch_chars = batch_chars
         self.fingerprint = json.dumps(
             {"cleaner": CLEANER_VERSION, "max_tokens": chunk_max_tokens, "overlap": chunk_overlap_sentences,
              "embed": getattr(embed_model, "model_name", "")},
@@ -192,7 +193,7 @@ class Ingestor:
             try:
                 for source in bar:
                     self._add_file(source, batch, report, same_pipeline)
-                    if batch.chars >= _BATCH_CHARS:
+                    if batch.chars >= self.batch_chars:
                         self._flush(batch, report)
                         batch = _Batch()
                         bar.set_postfix(chunks=report.chunks, refresh=False)

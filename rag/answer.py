@@ -21,6 +21,8 @@ _ROLE = (
 )
 _ROLE_REF_RE = re.compile(rf"\b(?:the|its|his|her|their|country's|country’s)\s+(?:[a-z]+\s+)?({_ROLE})\b", re.IGNORECASE)
 _CACHE_SENTENCES = 20_000
+# A sentence without what the question asks for (no number for "how many") can hardly answer it.
+_TYPE_PENALTY = {"number": 0.3, "date": 0.25, "person": 0.15, "place": 0.15}
 _NAME = r"[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+){0,3}"
 
 
@@ -88,7 +90,7 @@ class ExtractiveAnswerer:
             names = len(q_names & s_lower) / len(q_names) if q_names else 0.0
             score = 0.55 * float(sim) + 0.35 * overlap + 0.10 * names - 0.01 * cand.rank
             if not has_type(cand.text, kind, question):
-                score -= 0.15
+                score -= _TYPE_PENALTY[kind]
             scored.append(Candidate(cand.doc_id, cand.start_char, cand.end_char, cand.text, cand.rank, round(score, 4)))
         scored.sort(key=lambda c: -c.score)
         return scored

@@ -64,7 +64,7 @@ class Assistant:
         s = self.settings
         return Ingestor(Path(s.index_dir), self.catalog, self.vectors, self.embed_model,
                         chunk_max_tokens=s.chunk_max_tokens, chunk_overlap_sentences=s.chunk_overlap_sentences,
-                        max_file_bytes=s.max_file_bytes)
+                        max_file_bytes=s.max_file_bytes, batch_chars=s.ingest_batch_chars)
 
     # -- questions -----------------------------------------------------------------------------------
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), top_k: int | None = None,

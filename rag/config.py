@@ -26,6 +26,7 @@ class Settings:
     chunk_overlap_sentences: int = 1
     # Ingestion limits.
     max_file_bytes: int = 50 * 1024 * 1024
+    ingest_batch_chars: int = 400_000  # article characters embedded and committed together
     # Retrieval and answering.
     top_k: int = 5
     max_answer_sentences: int = 2

@@ -1,0 +1,77 @@
+"""Cited answers about the seed article, refusals when it does not say, and follow-ups."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.cite import citation_errors
+
+# (question, text the answer must contain, text the first citation's quote must contain)
+SEED_QUESTIONS = [
+    ("Who requested CSTO troops?", "Tokayev", "asked for help from the heads of state of the Collective Security"),
+    ("who was given the interim duties of prime minister?", "Alikhan Smailov", "interim duties of prime minister"),
+    ("How many protesters were killed?", "26 protesters", "26 protesters have been killed"),
+    ("Which countries' troops were sent to Kazakhstan?", "Armenia, Belarus, Kyrgyzstan and Tajikistan", "troops of the Russian Federation"),
+    ("How many people were detained?", "more than 3,000", "3,000 have been detained"),
+    ("How many police and National Guard officers were killed?", "18 police and National Guard officers", "18 police"),
+    ("Since when have protests been held in Kazakhstan?", "since January 2", "since January 2"),
+    ("Why did people take to the streets?", "liquefied gas", "rise in prices for liquefied gas"),
+    ("Who left the post of chairman of the Security Council?", "Nursultan Nazarbayev", "Nazarbayev left the post"),
+    ("On which TV channel did Ruslan Osipenko speak?", "Ukraine 24", "Ukraine 24 TV channel"),
+    ("Whose resignation did Tokayev accept?", "resignation of the government", "accepted the resignation of the government"),
+    ("What did the Interior Ministry announce on January 7?", "26 protesters", "Interior Ministry announced"),
+    ("how many officers were wounded", "748", "748 were wounded"),
+    ("Who headed the Security Council?", "Tokayev", "Security Council was headed by Tokayev"),
+]
+
+OUT_OF_CORPUS = [
+    "What is the capital of France?",
+    "Who won the 2018 FIFA World Cup?",
+    "How many troops were sent to Kazakhstan in total?",
+    "When will the CSTO troops withdraw from Kazakhstan?",
+    "What was the price of liquefied gas per litre?",
+]
+
+
+@pytest.mark.parametrize(("question", "expected", "quote_part"), SEED_QUESTIONS)
+def test_seed_question_is_answered_with_an_exact_citation(seed_assistant, question, expected, quote_part) -> None:
+    answer = seed_assistant.ask(question)
+    assert not answer.abstained, question
+    assert expected.lower() in answer.text.lower()
+    assert any(quote_part in c.quote for c in answer.citations), [c.quote for c in answer.citations]
+    articles = {c.doc_id: seed_assistant.article(c.doc_id) for c in answer.citations}
+    assert citation_errors(answer, articles) == []
+    assert answer.text.count("[1]") == 1
+
+
+def test_who_requested_csto_troops_names_tokayev(seed_assistant) -> None:
+    answer = seed_assistant.ask("who requested CSTO troops?")
+    assert answer.citations[0].quote.startswith("The President of Kazakhstan asked for help")
+    assert any("Tokayev" in c.quote for c in answer.citations)
+    assert answer.short_answer == "Kassym-Zhomart Tokayev"
+
+
+@pytest.mark.parametrize("question", OUT_OF_CORPUS)
+def test_out_of_corpus_question_is_refused(seed_assistant, question: str) -> None:
+    answer = seed_assistant.ask(question)
+    assert answer.abstained, answer.text
+    assert answer.citations == ()
+    assert "don't say" in answer.text
+
+
+def test_comment_section_is_never_cited(seed_assistant) -> None:
+    answer = seed_assistant.ask("Who does the reader call the rodent?")
+    assert all("rodent" not in c.quote for c in answer.citations)
+
+
+def test_follow_up_uses_the_history(seed_assistant) -> None:
+    first = seed_assistant.ask("Who is Ruslan Osipenko?")
+    follow = seed_assistant.ask("On which channel did he speak?", history=[("Who is Ruslan Osipenko?", first.text)])
+    assert not follow.abstained
+    assert "Ukraine 24" in follow.text
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\x00\x01", "?" * 10, "x" * 100_000])
+def test_degenerate_questions_do_not_crash(seed_assistant, question: str) -> None:
+    answer = seed_assistant.ask(question)
+    assert isinstance(answer.text, str) and answer.text

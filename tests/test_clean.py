@@ -1,0 +1,103 @@
+"""Cleaning: only the article becomes answerable text; comments and web furniture are kept out."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.chunk import Chunker
+from ingest.clean import clean_html, clean_markdown, clean_text, parse_credit
+from rag.errors import IngestError
+
+BOILERPLATE = [
+    "Leave a Reply", "Fill in your details", "WordPress.com", "Log Out", "Change )", "Google photo",
+    "Twitter picture", "Facebook photo", "Connecting to %s", "Akismet", "Liked by", "/ photo REUTERS",
+]
+COMMENT_PHRASES = ["mafia land", "handful of killers", "rodent", "army group"]
+
+
+@pytest.fixture(scope="module")
+def seed_article(seed_text: str):
+    return clean_text(seed_text, doc_id="seed")
+
+
+def test_seed_title_source_and_year_are_metadata(seed_article) -> None:
+    assert seed_article.title.startswith("“Special operation of the Russians”")
+    assert seed_article.source == "UNIAN"
+    assert seed_article.published == "2022"
+    assert "(C)UNIAN" not in seed_article.text
+    assert seed_article.title not in seed_article.text
+
+
+def test_seed_text_has_no_boilerplate_or_comment(seed_article) -> None:
+    for phrase in BOILERPLATE + COMMENT_PHRASES:
+        assert phrase not in seed_article.text, phrase
+
+
+def test_every_seed_chunk_is_free_of_boilerplate_and_comments(seed_article) -> None:
+    chunks = Chunker(max_tokens=60, overlap_sentences=1).run(seed_article)
+    assert len(chunks) > 5
+    for chunk in chunks:
+        for phrase in BOILERPLATE + COMMENT_PHRASES:
+            assert phrase not in chunk.text
+
+
+def test_seed_reader_comment_is_kept_apart(seed_article) -> None:
+    assert len(seed_article.comments) == 1
+    assert seed_article.comments[0].startswith("Kazakhstan is not a small country.")
+    assert "Liked by" not in seed_article.comments[0]
+
+
+def test_duplicated_photo_caption_is_removed_and_lede_kept(seed_article) -> None:
+    assert "The expert explained the benefits of the Russian Federation" not in seed_article.text
+    assert seed_article.text.startswith(
+        "According to Osipenko, the Russian authorities used the situation inside Kazakhstan to return it to "
+        "the “fold of the USSR.”\n"
+    )
+    assert "Kassym-Zhomart Tokayev" in seed_article.text  # double space inside the name folded
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [("(C)UNIAN 2022", ("UNIAN", "2022")), ("© 2021 Reuters", ("Reuters", "2021")),
+     ("Copyright Associated Press", ("Associated Press", "")), ("The end.", None)],
+)
+def test_credit_lines(line: str, expected) -> None:
+    assert parse_credit(line) == expected
+
+
+def test_cookie_banner_and_share_widgets_are_dropped() -> None:
+    raw = ("Storm hits coast\n\nWe use cookies to improve your experience. Accept all cookies\n"
+           "The storm reached the coast on Monday.\nShare this:\nTwitter\nFacebook\nLike Loading...\n"
+           "Officials said 3 people were hurt.\n")
+    article = clean_text(raw, doc_id="d")
+    assert article.title == "Storm hits coast"
+    assert article.text == "The storm reached the coast on Monday.\nOfficials said 3 people were hurt."
+
+
+def test_html_uses_trafilatura_and_keeps_comments_apart() -> None:
+    html = """<html><head><title>Dam opens | Daily News</title><meta property="og:site_name" content="Daily News">
+    <meta name="date" content="2022-03-04"></head><body><nav>Home | World | Sport</nav>
+    <article><h1>Dam opens</h1><p>The new dam opened on Friday after ten years of construction work.</p>
+    <p>It will supply power to 200,000 homes in the region, officials said on Friday.</p></article>
+    <div class="comments"><h3>Comments</h3><p>Great news for everyone here!</p></div>
+    <footer>Cookie policy. Subscribe now.</footer></body></html>"""
+    article = clean_html(html, doc_id="h")
+    assert "dam opened on Friday" in article.text
+    assert "200,000 homes" in article.text
+    assert "Home | World" not in article.text and "Subscribe" not in article.text
+    assert "Great news" not in article.text
+    assert article.title.startswith("Dam opens")
+    assert article.published == "2022-03-04"
+
+
+def test_markdown_front_matter_and_markup() -> None:
+    md = ("---\ntitle: Bridge closed\nsource: City Post\ndate: 2023-05-01\n---\n# Bridge closed\n\n"
+          "The **old bridge** was closed, [the mayor](http://x) said.\n\n- Repairs take two weeks.\n")
+    article = clean_markdown(md, doc_id="m")
+    assert (article.title, article.source, article.published) == ("Bridge closed", "City Post", "2023-05-01")
+    assert article.text == "The old bridge was closed, the mayor said.\n\nRepairs take two weeks."
+
+
+def test_text_that_is_only_boilerplate_is_an_error() -> None:
+    with pytest.raises(IngestError):
+        clean_text("Leave a Reply\nLog Out / Change )\n", doc_id="x")
