@@ -7,7 +7,8 @@ import html as _html
 import os
 import sys
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 EXAMPLES = [
     "Who requested CSTO troops?",
@@ -98,8 +99,8 @@ def build_ui() -> Any:
             clear = gr.Button("New chat", scale=1)
         gr.Examples(EXAMPLES, inputs=box)
         box.submit(respond, [box, chatbot], [box, chatbot], api_name="ask")
-        send.click(respond, [box, chatbot], [box, chatbot], api_name=False)
-        clear.click(lambda: ("", []), None, [box, chatbot], api_name=False)
+        send.click(respond, [box, chatbot], [box, chatbot], api_visibility="private")
+        clear.click(lambda: ("", []), None, [box, chatbot], api_visibility="private")
     demo.queue(default_concurrency_limit=4)
     return demo
 

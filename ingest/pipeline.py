@@ -17,9 +17,10 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.schema import BaseNode, Document, NodeRelationship, RelatedNodeInfo, TextNode, TransformComponent
@@ -84,7 +85,7 @@ class ChunkTransform(TransformComponent):
     _chunker: Chunker = PrivateAttr()
 
     def __init__(self, max_tokens: int = 160, overlap_sentences: int = 1, **kwargs: Any) -> None:
-        super().__init__(max_tokens=max_tokens, overlap_sentences=overlap_sentences, **kwargs)
+        super().__init__(max_tokens=max_tokens, overlap_sentences=overlap_sentences, **kwargs)  # type: ignore[call-arg]
         self._chunker = Chunker(max_tokens=max_tokens, overlap_sentences=overlap_sentences)
 
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[BaseNode]:
@@ -129,7 +130,7 @@ class IndexLock:
         self.path = index_dir / "ingest.lock"
         self._fd: int | None = None
 
-    def __enter__(self) -> "IndexLock":
+    def __enter__(self) -> IndexLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

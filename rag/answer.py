@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from rag.cite import make_citation
 from rag.lexical import answer_type, content_stems, has_type, tokens
@@ -22,24 +23,12 @@ _ROLE = (
 _ROLE_REF_RE = re.compile(rf"\b(?:the|its|his|her|their|country's|country’s)\s+(?:[a-z]+\s+)?({_ROLE})\b", re.IGNORECASE)
 _CACHE_SENTENCES = 20_000
 # A sentence without what the question asks for (no number for "how many") can hardly answer it.
-_TYPE_PENALTY = {"number": 0.3, "date": 0.25, "person": 0.15, "place": 0.15}
+# "How many" with no number in the sentence disqualifies it outright.
+_TYPE_PENALTY = {"number": 1.0, "date": 0.25, "person": 0.15, "place": 0.15}
 _NAME = r"[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+){0,3}"
 
 
 class Answerer(Protocol):
-    def _vectors(self, cands: Sequence[Candidate]) -> Any:
-        """Sentence vectors, from a bounded cache keyed by (doc_id, start, text)."""
-        import numpy as np
-
-        keys = [(c.doc_id, c.start_char, c.text) for c in cands]
-        missing = [k for k in dict.fromkeys(keys) if k not in self._cache]
-        if missing:
-            for key, vector in zip(missing, self.embed_model.encode([k[2] for k in missing])):
-                self._cache[key] = vector
-            while len(self._cache) > _CACHE_SENTENCES:
-                self._cache.pop(next(iter(self._cache)))
-        return np.stack([self._cache[k] for k in keys])
-
     def run(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article]) -> Answer: ...
 
 
@@ -83,7 +72,7 @@ class ExtractiveAnswerer:
         q_names = {t.lower() for t in tokens(question) if t[:1].isupper() or t[:1].isdigit()}
         kind = answer_type(question)
         scored = []
-        for cand, sim in zip(cands, dense):
+        for cand, sim in zip(cands, dense, strict=False):
             s_stems = set(content_stems(cand.text))
             overlap = len(q_stems & s_stems) / len(q_stems) if q_stems else 0.0
             s_lower = {t.lower() for t in tokens(cand.text)}
@@ -102,7 +91,7 @@ class ExtractiveAnswerer:
         keys = [(c.doc_id, c.start_char, c.text) for c in cands]
         missing = [k for k in dict.fromkeys(keys) if k not in self._cache]
         if missing:
-            for key, vector in zip(missing, self.embed_model.encode([k[2] for k in missing])):
+            for key, vector in zip(missing, self.embed_model.encode([k[2] for k in missing]), strict=False):
                 self._cache[key] = vector
             while len(self._cache) > _CACHE_SENTENCES:
                 self._cache.pop(next(iter(self._cache)))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from rag.answer import ExtractiveAnswerer
 from rag.catalog import SCHEMA_VERSION, Catalog, DocumentSummary
@@ -24,9 +25,7 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 class Assistant:
     """Grounded question answering over an index of news articles.
 
-    >>> assistant = Assistant(index_dir=".rag")                 # doctest: +SKIP
-    >>> assistant.ingest(["corpus/"])                            # doctest: +SKIP
-    >>> assistant.ask("Who requested CSTO troops?").citations   # doctest: +SKIP
+    Usage: `Assistant(index_dir=".rag").ingest(["corpus/"])`, then `.ask("Who requested CSTO troops?")`.
     """
 
     def __init__(self, index_dir: str | os.PathLike[str] | None = None, *, settings: Settings | None = None,
@@ -48,7 +47,6 @@ class Assistant:
     def ingest(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], sync: bool = False,
                progress: bool | None = None) -> IngestReport:
         """Add or update the articles in these files and folders; with sync, drop those whose files are gone."""
-        from ingest.pipeline import Ingestor
 
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
@@ -78,7 +76,8 @@ class Assistant:
         passages = self.retriever.run(query, top_k or self.settings.top_k, where=where)
         retrieved = time.perf_counter()
         articles = self.catalog.articles(p.doc_id for p in passages)
-        answer = self.answerer.run(query if query != question else question, passages, articles)
+        # Retrieval uses the conversation; sentences are scored against the question as asked.
+        answer = self.answerer.run(question, passages, articles)
         done = time.perf_counter()
         timings = {
             "retrieve": round((retrieved - started) * 1000, 1),
@@ -102,7 +101,7 @@ class Assistant:
     def close(self) -> None:
         self.catalog.close()
 
-    def __enter__(self) -> "Assistant":
+    def __enter__(self) -> Assistant:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,9 +10,9 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from rag.errors import IndexMismatchError
 from rag.types import Article, Chunk

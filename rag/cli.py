@@ -6,8 +6,8 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import asdict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rag.config import Settings
 from rag.errors import RagError
@@ -133,7 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-under", nargs="+", default=[], metavar="METRIC=VALUE",
                    help="exit 3 when an aggregate metric is below the value, e.g. answer_accuracy=0.9")
     p.add_argument("--limit", type=int, help="use at most this many questions (fixed sample)")
-    p.add_argument("--baseline", action="store_true", help="also measure LlamaIndex's default pipeline")
     p.set_defaults(func=cmd_eval)
     return parser
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from rag.errors import ConfigError
 
@@ -49,7 +50,7 @@ class Settings:
         if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
             raise ConfigError(f"chroma_url must start with http:// or https://, got {self.chroma_url!r}")
 
-    def with_overrides(self, **overrides: Any) -> "Settings":
+    def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the given non-None values replaced."""
         given = {k: v for k, v in overrides.items() if v is not None}
         if "index_dir" in given:
@@ -57,7 +58,7 @@ class Settings:
         return replace(self, **given)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read RAG_<FIELD> variables (e.g. RAG_INDEX_DIR, RAG_TOP_K, RAG_CHROMA_URL)."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -77,6 +78,6 @@ class Settings:
                     values[f.name] = Path(raw)
                 else:
                     values[f.name] = raw
-            except ValueError:
-                raise ConfigError(f"RAG_{f.name.upper()}={raw!r} is not a valid {type(default).__name__}")
+            except ValueError as exc:
+                raise ConfigError(f"RAG_{f.name.upper()}={raw!r} is not a valid {type(default).__name__}") from exc
         return cls(**values)

@@ -40,7 +40,7 @@ class SentenceEmbedding(BaseEmbedding):
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, model: str = "", embed_batch_size: int = 64, **kwargs: Any) -> None:
-        super().__init__(
+        super().__init__(  # type: ignore[call-arg]  # pydantic fields
             model=model, model_name=model_id(model), embed_batch_size=embed_batch_size, **kwargs
         )
 
@@ -69,7 +69,7 @@ class SentenceEmbedding(BaseEmbedding):
     def dimension(self) -> int:
         return int(self._load().get_sentence_embedding_dimension())
 
-    def encode(self, texts: list[str]) -> "np.ndarray":
+    def encode(self, texts: list[str]) -> np.ndarray:
         """Unit-length vectors, one row per text."""
         import numpy as np
 
@@ -95,4 +95,4 @@ class SentenceEmbedding(BaseEmbedding):
         return [float(x) for x in self.encode([text])[0]]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self.encode(texts).tolist()  # type: ignore[no-any-return]
+        return [[float(x) for x in row] for row in self.encode(texts)]

@@ -48,7 +48,7 @@ def stem(word: str) -> str:
         return w[:-3] + "y"
     for suffix in ("ing", "ed", "es", "s"):
         if len(w) > len(suffix) + 3 and w.endswith(suffix):
-            if suffix == "es" and not w[-3] in "sxz" and not w.endswith(("ches", "shes")):
+            if suffix == "es" and w[-3] not in "sxz" and not w.endswith(("ches", "shes")):
                 return w[:-1]
             return w[: -len(suffix)]
     return w

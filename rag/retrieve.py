@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rag.catalog import Catalog
 from rag.lexical import STOPWORDS, tokens

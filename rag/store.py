@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 from llama_index.core.schema import BaseNode, MetadataMode
@@ -22,7 +23,7 @@ _BATCH = 1000
 class UpsertChromaVectorStore(ChromaVectorStore):
     """ChromaVectorStore whose add() upserts, so re-adding a chunk id refreshes it instead of being ignored."""
 
-    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
+    def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
         ids: list[str] = []
         for i in range(0, len(nodes), _BATCH):
             batch = nodes[i : i + _BATCH]
@@ -30,10 +31,11 @@ class UpsertChromaVectorStore(ChromaVectorStore):
             for node in batch:
                 meta = node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata)
                 metadatas.append({k: ("" if v is None else v) for k, v in meta.items()})
+            # chromadb's stubs want numpy arrays and its own metadata mapping type; plain lists work.
             self._collection.upsert(
                 ids=[n.node_id for n in batch],
-                embeddings=[n.get_embedding() for n in batch],
-                metadatas=metadatas,
+                embeddings=[n.get_embedding() for n in batch],  # type: ignore[arg-type]
+                metadatas=metadatas,  # type: ignore[arg-type]
                 documents=[n.get_content(metadata_mode=MetadataMode.NONE) for n in batch],
             )
             ids.extend(n.node_id for n in batch)
@@ -82,7 +84,7 @@ class VectorIndex:
                 f"but {embed_model_id!r} (format {FORMAT_VERSION}) is configured: re-ingest into a new index "
                 "directory, or configure the model the index was built with"
             )
-        self.vector_store = UpsertChromaVectorStore(chroma_collection=self._collection)
+        self.vector_store = UpsertChromaVectorStore(chroma_collection=self._collection)  # type: ignore[call-arg]
 
     def count(self) -> int:
         return int(self._collection.count())
@@ -118,4 +120,4 @@ class VectorIndex:
             raise BackendError(f"querying Chroma failed: {exc}") from exc
         ids = result["ids"][0]
         distances = result["distances"][0] if result.get("distances") else [1.0] * len(ids)
-        return [(chunk_id, 1.0 - float(d)) for chunk_id, d in zip(ids, distances)]
+        return [(chunk_id, 1.0 - float(d)) for chunk_id, d in zip(ids, distances, strict=False)]

@@ -65,7 +65,7 @@ def test_sync_removes_documents_whose_files_are_gone(tmp_path: Path, corpus_dir:
     assert len(assistant.documents()) == 2
     report = assistant.ingest([corpus_dir], sync=True)
     assert report.removed == 1
-    assert [d.title for d in assistant.documents()][0].startswith("“Special operation")
+    assert next(d.title for d in assistant.documents()).startswith("“Special operation")
     assert len(assistant.documents()) == 1
     _assert_consistent(assistant)
 

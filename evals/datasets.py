@@ -1,0 +1,112 @@
+"""Adapters: external QA sets in ../shared/data -> (a corpus written as JSONL, gold cases), at run time only.
+
+Their licences forbid copying them into the repo, so nothing here is ever written inside it."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+from evals.gold import Evidence, GoldCase, GoldError
+from evals.metrics import contains
+
+DATASETS = ("squad2", "realtimeqa", "multihop")
+
+
+def default_data_dir() -> Path:
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        raise GoldError(f"{path} is missing: the shared data folder must sit beside the repo (../shared/data)")
+    return path
+
+
+def _write_jsonl(records: list[dict[str, object]], out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return out
+
+
+def squad2(data_dir: Path, work: Path, answerable: int = 1000, unanswerable: int = 300, seed: int = 0) -> tuple[list[Path], list[GoldCase]]:
+    """SQuAD 2.0 dev: the 35 articles as documents; a fixed random sample of questions."""
+    data = json.loads(_require(data_dir / "squad2-dev" / "dev-v2.0.derived-from-explorer.json").read_text())["data"]
+    records, pos, neg = [], [], []
+    for doc in data:
+        title = doc["title"].replace("_", " ")
+        records.append({"id": f"squad2/{doc['title']}", "title": title,
+                        "text": "\n\n".join(p["context"] for p in doc["paragraphs"]), "source": "Wikipedia"})
+        for p in doc["paragraphs"]:
+            for qa in p["qas"]:
+                if qa["is_impossible"]:
+                    neg.append(GoldCase(qa["id"], qa["question"], False, evidence=(), tags=("unanswerable",)))
+                else:
+                    quote = max(qa["answers"], key=len)
+                    sentence = next((s for s in re.split(r"(?<=[.!?])\s+", p["context"]) if quote in s), quote)
+                    pos.append(GoldCase(qa["id"], qa["question"], True, answers=tuple(dict.fromkeys(qa["answers"])),
+                                        evidence=(Evidence(doc_id=f"squad2/{doc['title']}", quote=sentence),),
+                                        tags=("answerable",)))
+    rng = random.Random(seed)
+    cases = rng.sample(pos, min(answerable, len(pos))) + rng.sample(neg, min(unanswerable, len(neg)))
+    return [_write_jsonl(records, work / "squad2.jsonl")], cases
+
+
+def realtimeqa(data_dir: Path, work: Path) -> tuple[list[Path], list[GoldCase]]:
+    """RealTime QA: gold articles plus search-result pages as distractors; the right choice is the answer."""
+    folder = _require(data_dir / "realtimeqa" / "past" / "2022")
+    docs: dict[str, dict[str, object]] = {}
+    gold_urls: dict[str, list[str]] = {}
+    for path in sorted(folder.glob("*_gold.jsonl")):
+        for line in path.read_text().splitlines():
+            obj = json.loads(line)
+            urls = []
+            for r in obj.get("search_result") or []:
+                if (r.get("text") or "").strip() and r.get("url"):
+                    docs.setdefault(r["url"], {"id": r["url"], "url": r["url"], "text": r["text"],
+                                               "published": r.get("publish_date") or "", "title": r.get("title") or ""})
+                    urls.append(r["url"])
+            gold_urls[obj["question_id"]] = urls
+    for path in sorted(folder.glob("*_gcs.jsonl")):
+        for line in path.read_text().splitlines():
+            for r in json.loads(line).get("search_result") or []:
+                if (r.get("text") or "").strip() and r.get("url"):
+                    docs.setdefault(r["url"], {"id": r["url"], "url": r["url"], "text": r["text"],
+                                               "published": r.get("publish_date") or "", "title": r.get("title") or ""})
+    cases = []
+    for path in sorted(folder.glob("*_qa.jsonl")):
+        for line in path.read_text().splitlines():
+            q = json.loads(line)
+            urls = gold_urls.get(q["question_id"]) or []
+            if not urls:
+                continue
+            gold = q["choices"][int(q["answer"][0])].strip("“”\"")
+            in_gold = any(contains(str(docs[u]["text"]), gold) for u in urls)
+            cases.append(GoldCase(q["question_id"], q["question_sentence"], True, answers=(gold,),
+                                  evidence=tuple(Evidence(url=u) for u in urls),
+                                  tags=("answer-in-gold",) if in_gold else ("answer-not-in-gold",)))
+    return [_write_jsonl(list(docs.values()), work / "realtimeqa.jsonl")], cases
+
+
+def multihop(data_dir: Path, work: Path) -> tuple[list[Path], list[GoldCase]]:
+    """MultiHop-RAG queries (late-2023 news): every one should be refused by a corpus that lacks that news."""
+    queries = json.loads(_require(data_dir / "multihop-rag-queries-sample" / "queries.json").read_text())["queries"]
+    cases = [GoldCase(f"multihop/{q['id']}", q["question"], False, tags=("out-of-corpus", q.get("question_type", "")))
+             for q in queries]
+    return [], cases
+
+
+def load_dataset(name: str, data_dir: Path, work: Path, limit: int | None = None) -> tuple[list[Path], list[GoldCase]]:
+    if name == "squad2":
+        if limit:
+            return squad2(data_dir, work, answerable=int(limit * 0.77), unanswerable=limit - int(limit * 0.77))
+        return squad2(data_dir, work)
+    if name == "realtimeqa":
+        return realtimeqa(data_dir, work)
+    if name == "multihop":
+        return multihop(data_dir, work)
+    raise GoldError(f"unknown dataset {name!r}: give a gold .jsonl file or one of {', '.join(DATASETS)}")

@@ -1,0 +1,141 @@
+"""Per-case scoring (retrieval, answer, citations, abstention) and aggregation, SQuAD-style normalisation."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from evals.gold import Evidence, GoldCase
+
+_ARTICLES_RE = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation) | set("“”‘’«»–—…")
+
+
+def normalize(text: str) -> str:
+    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces.
+
+    >>> normalize("The  “Ukraine 24” channel!")
+    'ukraine 24 channel'
+    """
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    return " ".join(_ARTICLES_RE.sub(" ", text).split())
+
+
+def contains(haystack: str, needle: str) -> bool:
+    n = normalize(needle)
+    return bool(n) and f" {n} " in f" {normalize(haystack)} "
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    p, g = normalize(prediction).split(), normalize(gold).split()
+    common = Counter(p) & Counter(g)
+    same = sum(common.values())
+    if not p or not g or same == 0:
+        return float(p == g)
+    precision, recall = same / len(p), same / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def answer_correct(text: str, case: GoldCase) -> bool:
+    if case.answers_all:
+        return all(contains(text, a) for a in case.answers_all)
+    return any(contains(text, a) for a in case.answers)
+
+
+def _doc_matches(doc_id: str, url: str, evidence: Evidence) -> bool:
+    if evidence.url and url and evidence.url == url:
+        return True
+    if not evidence.doc_id:
+        return False
+    return doc_id == evidence.doc_id or doc_id.endswith("/" + evidence.doc_id)
+
+
+def _quote_overlaps(quote: str, evidence: Evidence) -> bool:
+    if not evidence.quote:
+        return False
+    a, b = normalize(quote), normalize(evidence.quote)
+    return bool(a and b) and (a in b or b in a)
+
+
+def score_case(case: GoldCase, answer: Any, ranked: Sequence[Any], articles: Mapping[str, Any],
+               ks: Iterable[int]) -> dict[str, Any]:
+    """One case's results. `ranked` are passages for the retrieval metrics (up to max k)."""
+    result: dict[str, Any] = {"id": case.id, "question": case.question, "answerable": case.answerable,
+                              "tags": list(case.tags), "abstained": answer.abstained, "answer": answer.text,
+                              "short_answer": answer.short_answer, "latency_ms": answer.timings_ms.get("total", 0.0)}
+    spans_ok = [articles[c.doc_id].text[c.start_char:c.end_char] == c.quote if c.doc_id in articles else False
+                for c in answer.citations]
+    result["citations"] = len(answer.citations)
+    result["spans_exact"] = sum(spans_ok)
+    if not case.answerable:
+        return result
+    aliases = case.answers_all or case.answers
+    result["correct"] = (not answer.abstained) and answer_correct(answer.text, case)
+    if answer.short_answer:
+        result["short_em"] = max(float(normalize(answer.short_answer) == normalize(a)) for a in aliases)
+        result["short_f1"] = max(token_f1(answer.short_answer, a) for a in aliases)
+    supporting = [
+        any(contains(c.quote, a) for a in aliases) or any(_quote_overlaps(c.quote, e) for e in case.evidence)
+        for c in answer.citations
+    ]
+    result["citations_supporting"] = sum(supporting)
+    result["cited_support"] = any(supporting)
+    doc_rank = next((i for i, p in enumerate(ranked, 1) if any(_doc_matches(p.doc_id, p.url, e) for e in case.evidence)), None)
+    ans_rank = next((i for i, p in enumerate(ranked, 1) if any(contains(p.text, a) for a in aliases)), None)
+    result["doc_rank"], result["answer_rank"] = doc_rank, ans_rank
+    for k in ks:
+        result[f"hit@{k}"] = doc_rank is not None and doc_rank <= k
+        result[f"answer_in_top@{k}"] = ans_rank is not None and ans_rank <= k
+        quotes = [e for e in case.evidence if e.quote]
+        if quotes:
+            found = sum(any(_quote_overlaps(p.text, e) or contains(p.text, e.quote) for p in ranked[:k]) for e in quotes)
+            result[f"recall@{k}"] = found / len(quotes)
+    return result
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def aggregate(results: Sequence[Mapping[str, Any]], ks: Iterable[int]) -> dict[str, Any]:
+    answerable = [r for r in results if r["answerable"]]
+    refuse = [r for r in results if not r["answerable"]]
+    refused = [r for r in results if r["abstained"]]
+    total_citations = sum(r["citations"] for r in results)
+    agg: dict[str, Any] = {
+        "cases": len(results), "answerable": len(answerable), "should_refuse": len(refuse),
+        "answer_accuracy": _mean([float(r["correct"]) for r in answerable]),
+        "short_em": _mean([r["short_em"] for r in answerable if "short_em" in r]),
+        "short_f1": _mean([r["short_f1"] for r in answerable if "short_f1" in r]),
+        "citation_precision": (round(sum(r.get("citations_supporting", 0) for r in answerable)
+                                     / max(1, sum(r["citations"] for r in answerable)), 4) if answerable else None),
+        "citation_recall": _mean([float(r["cited_support"]) for r in answerable]),
+        "span_exact": round(sum(r["spans_exact"] for r in results) / total_citations, 4) if total_citations else 1.0,
+        "refusal_precision": round(sum(not r["answerable"] for r in refused) / len(refused), 4) if refused else None,
+        "refusal_recall": _mean([float(r["abstained"]) for r in refuse]),
+        "over_refusal": _mean([float(r["abstained"]) for r in answerable]),
+        "latency_p50_ms": _percentile([r["latency_ms"] for r in results], 0.5),
+        "latency_p95_ms": _percentile([r["latency_ms"] for r in results], 0.95),
+    }
+    ranks = [r["doc_rank"] for r in answerable if r.get("doc_rank") is not None or "doc_rank" in r]
+    agg["mrr"] = _mean([1.0 / r if r else 0.0 for r in ranks])
+    for k in ks:
+        agg[f"hit@{k}"] = _mean([float(r[f"hit@{k}"]) for r in answerable if f"hit@{k}" in r])
+        agg[f"answer_in_top@{k}"] = _mean([float(r[f"answer_in_top@{k}"]) for r in answerable if f"answer_in_top@{k}" in r])
+        agg[f"recall@{k}"] = _mean([r[f"recall@{k}"] for r in answerable if f"recall@{k}" in r])
+    return agg
+
+
+def by_tag(results: Sequence[Mapping[str, Any]], ks: Iterable[int]) -> dict[str, dict[str, Any]]:
+    tags = sorted({t for r in results for t in r["tags"]})
+    return {t: aggregate([r for r in results if t in r["tags"]], ks) for t in tags}
