@@ -52,6 +52,7 @@ def evaluate(assistant: Any, cases: list[GoldCase], ks: list[int], progress: boo
     from rag.retrieve import standalone_query
 
     results = []
+    texts: dict[str, str] | None = None
     for case in tqdm(cases, desc="eval", unit="q", disable=not progress or not sys.stderr.isatty()):
         answer = assistant.ask(case.question, history=case.history)
         ranked = assistant.retriever.run(standalone_query(case.question, case.history), max(ks))
@@ -59,8 +60,9 @@ def evaluate(assistant: Any, cases: list[GoldCase], ks: list[int], progress: boo
         result = score_case(case, answer, ranked, articles, ks)
         quotes = [e for e in case.evidence if e.quote and e.doc_id]
         if quotes:
-            texts = {d: normalize(a.text) for d, a in assistant.catalog.articles(
-                [d.doc_id for d in assistant.documents()]).items()} if len(quotes) else {}
+            if texts is None:  # the corpus, normalised once for every case's evidence check
+                texts = {d: normalize(a.text) for d, a in assistant.catalog.articles(
+                    [d.doc_id for d in assistant.documents()]).items()}
             result["evidence_found"] = all(any(normalize(e.quote) in t for d, t in texts.items()
                                                if d == e.doc_id or d.endswith("/" + e.doc_id)) for e in quotes)
         results.append(result)
