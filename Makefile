@@ -18,7 +18,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,eval]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,8 +40,8 @@ test: install
 		--fail-under answer_accuracy=0.9 citation_precision=0.85 citation_recall=0.9 refusal_recall=0.8 refusal_precision=0.9 span_exact=1.0
 
 eval: install
-	$(BIN)/rag eval squad2 --report reports/squad2
-	$(BIN)/rag eval realtimeqa --report reports/realtimeqa
+	$(BIN)/rag eval squad2 --baseline --report reports/squad2
+	$(BIN)/rag eval realtimeqa --baseline --report reports/realtimeqa
 	$(BIN)/rag eval multihop --corpus corpus/ --report reports/multihop
 
 clean:

@@ -56,29 +56,34 @@ def squad2(data_dir: Path, work: Path, answerable: int = 1000, unanswerable: int
     return [_write_jsonl(records, work / "squad2.jsonl")], cases
 
 
-def realtimeqa(data_dir: Path, work: Path) -> tuple[list[Path], list[GoldCase]]:
-    """RealTime QA: gold articles plus search-result pages as distractors; the right choice is the answer."""
-    folder = _require(data_dir / "realtimeqa" / "past" / "2022")
+def _realtimeqa_pages(folder: Path) -> tuple[dict[str, dict[str, object]], dict[str, list[str]]]:
+    """Every non-empty page (gold articles first, then search results) by URL; each question's gold URLs."""
     docs: dict[str, dict[str, object]] = {}
     gold_urls: dict[str, list[str]] = {}
+
+    def add(r: dict[str, str]) -> bool:
+        if not (r.get("text") or "").strip() or not r.get("url"):
+            return False
+        docs.setdefault(r["url"], {"id": r["url"], "url": r["url"], "text": r["text"],
+                                   "published": r.get("publish_date") or "", "title": r.get("title") or ""})
+        return True
+
     for path in sorted(folder.glob("*_gold.jsonl")):
         for line in path.read_text().splitlines():
             obj = json.loads(line)
-            urls = []
-            for r in obj.get("search_result") or []:
-                if (r.get("text") or "").strip() and r.get("url"):
-                    docs.setdefault(r["url"], {"id": r["url"], "url": r["url"], "text": r["text"],
-                                               "published": r.get("publish_date") or "", "title": r.get("title") or ""})
-                    urls.append(r["url"])
-            gold_urls[obj["question_id"]] = urls
+            gold_urls[obj["question_id"]] = [r["url"] for r in obj.get("search_result") or [] if add(r)]
     for path in sorted(folder.glob("*_gcs.jsonl")):
         for line in path.read_text().splitlines():
             for r in json.loads(line).get("search_result") or []:
-                if (r.get("text") or "").strip() and r.get("url"):
-                    docs.setdefault(r["url"], {"id": r["url"], "url": r["url"], "text": r["text"],
-                                               "published": r.get("publish_date") or "", "title": r.get("title") or ""})
+                add(r)
+    return docs, gold_urls
+
+
+def realtimeqa(data_dir: Path, work: Path) -> tuple[list[Path], list[GoldCase]]:
+    """RealTime QA: gold articles plus search-result pages as distractors; the right choice is the answer."""
+    docs, gold_urls = _realtimeqa_pages(_require(data_dir / "realtimeqa" / "past" / "2022"))
     cases = []
-    for path in sorted(folder.glob("*_qa.jsonl")):
+    for path in sorted((data_dir / "realtimeqa" / "past" / "2022").glob("*_qa.jsonl")):
         for line in path.read_text().splitlines():
             q = json.loads(line)
             urls = gold_urls.get(q["question_id"]) or []
@@ -93,11 +98,13 @@ def realtimeqa(data_dir: Path, work: Path) -> tuple[list[Path], list[GoldCase]]:
 
 
 def multihop(data_dir: Path, work: Path) -> tuple[list[Path], list[GoldCase]]:
-    """MultiHop-RAG queries (late-2023 news): every one should be refused by a corpus that lacks that news."""
+    """MultiHop-RAG queries (news of late 2023) against a 2022 news corpus (RealTime QA's pages): every one
+    should be refused."""
     queries = json.loads(_require(data_dir / "multihop-rag-queries-sample" / "queries.json").read_text())["queries"]
     cases = [GoldCase(f"multihop/{q['id']}", q["question"], False, tags=("out-of-corpus", q.get("question_type", "")))
              for q in queries]
-    return [], cases
+    docs, _ = _realtimeqa_pages(_require(data_dir / "realtimeqa" / "past" / "2022"))
+    return [_write_jsonl(list(docs.values()), work / "news-2022.jsonl")], cases
 
 
 def load_dataset(name: str, data_dir: Path, work: Path, limit: int | None = None) -> tuple[list[Path], list[GoldCase]]:

@@ -83,13 +83,22 @@ def score_case(case: GoldCase, answer: Any, ranked: Sequence[Any], articles: Map
     ]
     result["citations_supporting"] = sum(supporting)
     result["cited_support"] = any(supporting)
+    result.update(score_retrieval(case, ranked, ks))
+    return result
+
+
+def score_retrieval(case: GoldCase, ranked: Sequence[Any], ks: Iterable[int]) -> dict[str, Any]:
+    """Where the gold document and the gold answer string first appear among `ranked` (passages with
+    doc_id, url and text), as ranks and as hit@k / answer_in_top@k / recall@k of the evidence quotes."""
+    aliases = case.answers_all or case.answers
     doc_rank = next((i for i, p in enumerate(ranked, 1) if any(_doc_matches(p.doc_id, p.url, e) for e in case.evidence)), None)
     ans_rank = next((i for i, p in enumerate(ranked, 1) if any(contains(p.text, a) for a in aliases)), None)
-    result["doc_rank"], result["answer_rank"] = doc_rank, ans_rank
+    result: dict[str, Any] = {"doc_rank": doc_rank, "answer_rank": ans_rank,
+                              "passage_chars": round(sum(len(p.text) for p in ranked) / len(ranked)) if ranked else 0}
+    quotes = [e for e in case.evidence if e.quote]
     for k in ks:
         result[f"hit@{k}"] = doc_rank is not None and doc_rank <= k
         result[f"answer_in_top@{k}"] = ans_rank is not None and ans_rank <= k
-        quotes = [e for e in case.evidence if e.quote]
         if quotes:
             found = sum(any(_quote_overlaps(p.text, e) or contains(p.text, e.quote) for p in ranked[:k]) for e in quotes)
             result[f"recall@{k}"] = found / len(quotes)
@@ -127,12 +136,22 @@ def aggregate(results: Sequence[Mapping[str, Any]], ks: Iterable[int]) -> dict[s
         "latency_p50_ms": _percentile([r["latency_ms"] for r in results], 0.5),
         "latency_p95_ms": _percentile([r["latency_ms"] for r in results], 0.95),
     }
-    ranks = [r["doc_rank"] for r in answerable if r.get("doc_rank") is not None or "doc_rank" in r]
-    agg["mrr"] = _mean([1.0 / r if r else 0.0 for r in ranks])
+    agg.update(aggregate_retrieval(answerable, ks))
+    return agg
+
+
+def aggregate_retrieval(answerable: Sequence[Mapping[str, Any]], ks: Iterable[int]) -> dict[str, Any]:
+    """MRR of the gold document and hit@k, answer_in_top@k, recall@k over answerable cases' retrieval results."""
+    agg: dict[str, Any] = {"mrr": _mean([1.0 / r["doc_rank"] if r.get("doc_rank") else 0.0
+                                         for r in answerable if "doc_rank" in r])}
     for k in ks:
-        agg[f"hit@{k}"] = _mean([float(r[f"hit@{k}"]) for r in answerable if f"hit@{k}" in r])
-        agg[f"answer_in_top@{k}"] = _mean([float(r[f"answer_in_top@{k}"]) for r in answerable if f"answer_in_top@{k}" in r])
-        agg[f"recall@{k}"] = _mean([r[f"recall@{k}"] for r in answerable if f"recall@{k}" in r])
+        for name in ("hit", "answer_in_top", "recall"):
+            agg[f"{name}@{k}"] = _mean([float(r[f"{name}@{k}"]) for r in answerable if f"{name}@{k}" in r])
+    sizes = [r["passage_chars"] for r in answerable if r.get("passage_chars")]
+    agg["passage_chars_mean"] = round(sum(sizes) / len(sizes), 1) if sizes else None
+    if any("retrieve_ms" in r for r in answerable):
+        agg["retrieve_p50_ms"] = _percentile([r["retrieve_ms"] for r in answerable if "retrieve_ms" in r], 0.5)
+        agg["retrieve_p95_ms"] = _percentile([r["retrieve_ms"] for r in answerable if "retrieve_ms" in r], 0.95)
     return agg
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from evals.datasets import DATASETS, default_data_dir, load_dataset
 from evals.gold import GoldCase, GoldError, load_gold
-from evals.metrics import aggregate, by_tag, normalize, score_case
+from evals.metrics import aggregate, aggregate_retrieval, by_tag, normalize, score_case, score_retrieval
 
 HEADLINE = ["answer_accuracy", "citation_precision", "citation_recall", "span_exact", "refusal_precision",
             "refusal_recall", "over_refusal", "short_em", "short_f1", "mrr"]
@@ -46,18 +46,39 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def evaluate(assistant: Any, cases: list[GoldCase], ks: list[int], progress: bool = True) -> list[dict[str, Any]]:
+def _rss_mb() -> float:
+    """Resident memory now (Linux); 0 where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
+def _bar(items: list[Any], desc: str, progress: bool) -> Any:
     from tqdm import tqdm
 
+    return tqdm(items, desc=desc, unit="q", disable=not progress or not sys.stderr.isatty())
+
+
+def evaluate(assistant: Any, cases: list[GoldCase], ks: list[int], progress: bool = True) -> list[dict[str, Any]]:
+    """Ask every case; one retrieval at max(k, top_k) serves both the retrieval metrics and the answer."""
     from rag.retrieve import standalone_query
 
+    top_k = assistant.settings.top_k
     results = []
     texts: dict[str, str] | None = None
-    for case in tqdm(cases, desc="eval", unit="q", disable=not progress or not sys.stderr.isatty()):
-        answer = assistant.ask(case.question, history=case.history)
-        ranked = assistant.retriever.run(standalone_query(case.question, case.history), max(ks))
+    for case in _bar(cases, "eval", progress):
+        started = time.perf_counter()
+        ranked = assistant.retriever.run(standalone_query(case.question, case.history), max(*ks, top_k))
+        retrieve_ms = (time.perf_counter() - started) * 1000
+        answer = assistant.ask(case.question, history=case.history, passages=ranked[:top_k])
         articles = assistant.catalog.articles([c.doc_id for c in answer.citations] + [p.doc_id for p in ranked])
         result = score_case(case, answer, ranked, articles, ks)
+        result["retrieve_ms"] = round(retrieve_ms, 1)
+        result["latency_ms"] = round(retrieve_ms + answer.timings_ms.get("answer", 0.0), 1)
         quotes = [e for e in case.evidence if e.quote and e.doc_id]
         if quotes:
             if texts is None:  # the corpus, normalised once for every case's evidence check
@@ -69,26 +90,125 @@ def evaluate(assistant: Any, cases: list[GoldCase], ks: list[int], progress: boo
     return results
 
 
-def format_table(agg: dict[str, Any], ks: list[int]) -> str:
-    rows = [(m, agg.get(m)) for m in HEADLINE]
-    rows += [(f"{name}@{k}", agg.get(f"{name}@{k}")) for name in ("hit", "answer_in_top", "recall") for k in ks]
-    rows += [(m, agg.get(m)) for m in ("latency_p50_ms", "latency_p95_ms", "ingest_seconds", "ingest_chunks",
-                                          "ingest_chunks_per_s", "peak_rss_mb")]
-    width = max(len(m) for m, _ in rows)
-    lines = [f"{'metric'.ljust(width)}  value", f"{'-' * width}  -----"]
-    for m, v in rows:
-        lines.append(f"{m.ljust(width)}  {'n/a' if v is None else (f'{v:.4f}' if isinstance(v, float) and v <= 1.0 and 'ms' not in m and 'seconds' not in m else v)}")
+def evaluate_baseline(baseline: Any, cases: list[GoldCase], ks: list[int], progress: bool = True) -> list[dict[str, Any]]:
+    """Retrieval metrics of the baseline on the answerable cases (it has no answerer of its own offline)."""
+    from rag.retrieve import standalone_query
+
+    results = []
+    for case in _bar([c for c in cases if c.answerable], "baseline", progress):
+        started = time.perf_counter()
+        ranked = baseline.retrieve(standalone_query(case.question, case.history), max(ks))
+        result: dict[str, Any] = {"id": case.id, "answerable": True, "tags": list(case.tags),
+                                  "retrieve_ms": round((time.perf_counter() - started) * 1000, 1)}
+        result.update(score_retrieval(case, ranked, ks))
+        results.append(result)
+    return results
+
+
+COMPARED = ["mrr", "passage_chars_mean", "retrieve_p50_ms", "retrieve_p95_ms", "ingest_seconds", "ingest_chunks", "ingest_chunks_per_s",
+            "rss_growth_mb"]
+LOWER_IS_BETTER = {"retrieve_p50_ms", "retrieve_p95_ms", "ingest_seconds", "rss_growth_mb"}
+
+
+_UNITS = ("_ms", "_seconds", "_per_s", "_mb", "_mean")
+
+
+def _fmt(v: Any, name: str = "") -> str:
+    """Rates and shares with 4 decimals; times, speeds and sizes with 1 (or 2 under a second)."""
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        if name.endswith(_UNITS):
+            return f"{v:.2f}" if abs(v) < 1 else f"{v:.1f}"
+        return f"{v:.4f}"
+    return str(v)
+
+
+def compare_table(ours: dict[str, Any], base: dict[str, Any], ks: list[int]) -> str:
+    """Retrieval metrics and cost, side by side, with ratio = rag / baseline."""
+    names = [f"{n}@{k}" for n in ("hit", "answer_in_top", "recall") for k in ks] + COMPARED
+    rows = []
+    for m in names:
+        a, b = ours.get(m), base.get(m)
+        if a is None and b is None:
+            continue
+        ratio = f"{a / b:.2f}x" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else "n/a"
+        better = ("(lower is better)" if m in LOWER_IS_BETTER else
+                  "(text per retrieved passage: what a reader or an LLM must read)" if m == "passage_chars_mean" else "")
+        rows.append((m, _fmt(a, m), _fmt(b, m), ratio, better))
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'metric'.ljust(width)}  {'rag':>10}  {'baseline':>10}  {'ratio':>7}",
+             f"{'-' * width}  {'-' * 10}  {'-' * 10}  {'-' * 7}"]
+    lines += [f"{m.ljust(width)}  {a:>10}  {b:>10}  {r:>7}  {note}".rstrip() for m, a, b, r, note in rows]
     return "\n".join(lines)
 
 
-def write_reports(out: Path, report: dict[str, Any], table: str) -> None:
+def write_chart(path: Path, ours: dict[str, Any], base: dict[str, Any] | None, ks: list[int], title: str) -> bool:
+    """hit@k and answer-in-top-k per k for rag and the baseline, with rag's answer accuracy; False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, name, label in ((axes[0], "hit", "gold article in top k (hit@k)"),
+                            (axes[1], "answer_in_top", "gold answer in top-k passages")):
+        for agg, system, style in ((ours, "rag", "o-"), (base, "LlamaIndex default", "s--")):
+            if agg is None:
+                continue
+            values = [agg.get(f"{name}@{k}") for k in ks]
+            if all(v is None for v in values):
+                continue
+            ax.plot(ks, [float("nan") if v is None else v for v in values], style, label=system)
+        if name == "answer_in_top" and ours.get("answer_accuracy") is not None:
+            ax.axhline(ours["answer_accuracy"], color="gray", linestyle=":", label="rag answer accuracy")
+        ax.set_title(label)
+        ax.set_xlabel("k")
+        ax.set_xticks(ks)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def format_table(agg: dict[str, Any], ks: list[int]) -> str:
+    rows = [(m, agg.get(m)) for m in HEADLINE]
+    rows += [(f"{name}@{k}", agg.get(f"{name}@{k}")) for name in ("hit", "answer_in_top", "recall") for k in ks]
+    rows += [(m, agg.get(m)) for m in ("passage_chars_mean", "latency_p50_ms", "latency_p95_ms", "retrieve_p50_ms", "retrieve_p95_ms",
+                                          "ingest_seconds", "ingest_chunks", "ingest_chunks_per_s", "rss_growth_mb",
+                                          "peak_rss_mb")]
+    width = max(len(m) for m, _ in rows)
+    lines = [f"{'metric'.ljust(width)}  value", f"{'-' * width}  -----"]
+    for m, v in rows:
+        lines.append(f"{m.ljust(width)}  {_fmt(v, m)}")
+    return "\n".join(lines)
+
+
+def write_reports(out: Path, report: dict[str, Any], table: str, comparison: str = "") -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     lines = [f"# Evaluation: {report['gold']}", "", f"commit `{report['commit']}`, {report['cases']} cases", "",
-             "```", table, "```", "", "## By tag", "", "| tag | cases | answer_accuracy | refusal_recall | over_refusal |",
-             "|---|---|---|---|---|"]
+             "```", table, "```", ""]
+    if comparison:
+        lines += ["## rag vs LlamaIndex's default pipeline (same corpus, model and process)", "",
+                  f"Baseline: {report['baseline']['pipeline']}. Ratio = rag / baseline.", "",
+                  "```", comparison, "```", "", "![retrieval](retrieval.png)", ""]
+    k = max(report["ks"])
+    base_tags = report.get("baseline", {}).get("by_tag", {})
+    lines += ["## By tag", "", f"| tag | cases | answer_accuracy | refusal_recall | over_refusal | hit@{k} | "
+              f"answer_in_top@{k} | baseline hit@{k} | baseline answer_in_top@{k} |", "|---|---|---|---|---|---|---|---|---|"]
     for tag, agg in report["by_tag"].items():
-        lines.append(f"| {tag} | {agg['cases']} | {agg['answer_accuracy']} | {agg['refusal_recall']} | {agg['over_refusal']} |")
+        base = base_tags.get(tag, {})
+        lines.append(f"| {tag} | {agg['cases']} | {_fmt(agg['answer_accuracy'])} | {_fmt(agg['refusal_recall'])} | "
+                     f"{_fmt(agg['over_refusal'])} | {_fmt(agg.get(f'hit@{k}'))} | {_fmt(agg.get(f'answer_in_top@{k}'))} | "
+                     f"{_fmt(base.get(f'hit@{k}'))} | {_fmt(base.get(f'answer_in_top@{k}'))} |")
     failures = [r for r in report["results"] if (r["answerable"] and not r.get("correct")) or (not r["answerable"] and not r["abstained"])]
     lines += ["", f"## Misses ({len(failures)})", ""]
     for r in failures[:200]:
@@ -111,13 +231,19 @@ def main(args: argparse.Namespace) -> int:
             if args.limit:
                 cases = cases[: args.limit]
         elif args.gold in DATASETS:
-            files, cases = load_dataset(args.gold, default_data_dir(), work, args.limit)
+            files, cases = load_dataset(args.gold, Path(args.data) if getattr(args, "data", None) else default_data_dir(), work,
+                                        args.limit)
             corpus = [str(f) for f in files] + corpus
         else:
             raise GoldError(f"{args.gold!r} is neither a gold .jsonl file nor a dataset ({', '.join(DATASETS)})")
+        if getattr(args, "baseline", False) and not corpus:
+            raise GoldError("--baseline builds both pipelines from the same files: give --corpus PATH")
         settings = Settings.from_env().with_overrides(index_dir=args.index or work / "index", top_k=args.top_k,
                                                       chroma_url=args.chroma_url)
         assistant = Assistant(settings=settings)
+        # Costs are of ingesting and answering: the model is loaded (and torch imported) before the clocks start.
+        assistant.embed_model.encode(["warm-up"])
+        rss_before = _rss_mb()
         ingest_seconds, chunks = 0.0, 0
         if corpus:
             started = time.perf_counter()
@@ -129,19 +255,53 @@ def main(args: argparse.Namespace) -> int:
         agg = aggregate(results, ks)
         agg.update({"ingest_seconds": round(ingest_seconds, 2), "ingest_chunks": chunks,
                     "ingest_chunks_per_s": round(chunks / ingest_seconds, 1) if ingest_seconds else None,
-                    "peak_rss_mb": _peak_rss_mb()})
+                    "rss_growth_mb": round(_rss_mb() - rss_before, 1)})
+        base_agg: dict[str, Any] | None = None
+        base_results: list[dict[str, Any]] = []
+        if getattr(args, "baseline", False):
+            from evals.baseline import LlamaIndexBaseline
+            from rag.embed import SentenceEmbedding
+
+            embed_model = SentenceEmbedding(settings.embed_model, embed_batch_size=settings.embed_batch_size)
+            embed_model.encode(["warm-up"])
+            rss_before = _rss_mb()
+            baseline = LlamaIndexBaseline(work, embed_model, max_file_bytes=settings.max_file_bytes)
+            baseline.build(corpus)
+            base_results = evaluate_baseline(baseline, cases, ks)
+            base_agg = aggregate_retrieval(base_results, ks)
+            base_agg.update({"ingest_seconds": round(baseline.ingest_seconds, 2), "ingest_chunks": baseline.chunks,
+                             "ingest_chunks_per_s": round(baseline.chunks / baseline.ingest_seconds, 1)
+                             if baseline.ingest_seconds else None,
+                             "rss_growth_mb": round(_rss_mb() - rss_before, 1)})
+        agg["peak_rss_mb"] = _peak_rss_mb()
         missing = [r["id"] for r in results if r.get("evidence_found") is False]
         table = format_table(agg, ks)
         print(f"{args.gold}: {len(cases)} cases, top_k={settings.top_k}")
         print(table)
+        comparison = ""
+        if base_agg is not None:
+            comparison = compare_table(agg, base_agg, ks)
+            print(f"\nrag vs LlamaIndex default pipeline ({len(base_results)} answerable cases, same process, "
+                  "same embedding model):")
+            print(comparison)
         if missing:
             print(f"eval: evidence quotes not found in the corpus for: {', '.join(missing)}", file=sys.stderr)
         report = {"gold": args.gold, "commit": _git_commit(), "cases": len(cases), "ks": ks,
                   "settings": {k: str(v) for k, v in vars(settings).items()}, "aggregate": agg,
                   "by_tag": by_tag(results, ks), "results": results, "evidence_missing": missing}
+        if base_agg is not None:
+            report["baseline"] = {"pipeline": "llama-index VectorStoreIndex.from_documents, SentenceSplitter() "
+                                              "defaults, same embedding model, Chroma, as_retriever()",
+                                  "aggregate": base_agg, "by_tag": {t: aggregate_retrieval(
+                                      [r for r in base_results if t in r["tags"]], ks)
+                                      for t in sorted({t for r in base_results for t in r["tags"]})},
+                                  "results": base_results}
         if args.report:
-            write_reports(Path(args.report), report, table)
-            print(f"eval: wrote {args.report}/report.json and report.md")
+            out = Path(args.report)
+            write_reports(out, report, table, comparison)
+            charted = write_chart(out / "retrieval.png", agg, base_agg, ks, f"{args.gold}: {len(cases)} cases")
+            print(f"eval: wrote {out}/report.json, report.md" + (", retrieval.png" if charted else
+                  " (no chart: matplotlib is not installed; pip install '.[eval]')"))
     failed = [f"{m}={agg.get(m)} < {v}" for m, v in gates.items() if agg.get(m) is None or agg[m] < v]
     if missing:
         failed.append(f"{len(missing)} gold evidence quotes are not in the corpus")

@@ -15,7 +15,7 @@ from rag.config import Settings
 from rag.embed import SentenceEmbedding, model_id
 from rag.retrieve import Retriever, standalone_query
 from rag.store import VectorIndex
-from rag.types import Answer, Article, IngestReport
+from rag.types import Answer, Article, IngestReport, Passage
 
 MAX_QUESTION_CHARS = 2000
 EMPTY_QUESTION = "Ask a question about the articles in the corpus."
@@ -66,14 +66,18 @@ class Assistant:
 
     # -- questions -----------------------------------------------------------------------------------
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), top_k: int | None = None,
-            where: dict[str, Any] | None = None) -> Answer:
-        """Answer from the corpus with citations, or abstain. `history` is [(question, answer), ...]."""
+            where: dict[str, Any] | None = None, passages: Sequence[Passage] | None = None) -> Answer:
+        """Answer from the corpus with citations, or abstain. `history` is [(question, answer), ...].
+
+        `passages` answers from already retrieved passages (as `self.retriever.run` returns them) instead of
+        retrieving; the evaluation uses it to retrieve once for both its retrieval and answer metrics."""
         started = time.perf_counter()
         question = _CONTROL_RE.sub(" ", question or "").strip()[:MAX_QUESTION_CHARS]
         if not re.search(r"\w", question):
             return Answer(question=question, text=EMPTY_QUESTION, abstained=True, timings_ms={"retrieve": 0.0, "answer": 0.0, "total": 0.0})
         query = standalone_query(question, [(str(q), str(a)) for q, a in history])
-        passages = self.retriever.run(query, top_k or self.settings.top_k, where=where)
+        if passages is None:
+            passages = self.retriever.run(query, top_k or self.settings.top_k, where=where)
         retrieved = time.perf_counter()
         articles = self.catalog.articles(p.doc_id for p in passages)
         # Retrieval uses the conversation; sentences are scored against the question as asked.

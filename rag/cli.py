@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-under", nargs="+", default=[], metavar="METRIC=VALUE",
                    help="exit 3 when an aggregate metric is below the value, e.g. answer_accuracy=0.9")
     p.add_argument("--limit", type=int, help="use at most this many questions (fixed sample)")
+    p.add_argument("--data", metavar="DIR", help="folder of the external datasets (default: ../shared/data beside the repo)")
+    p.add_argument("--baseline", action="store_true",
+                   help="also build LlamaIndex's default pipeline over the same corpus and compare retrieval and cost")
     p.set_defaults(func=cmd_eval)
     return parser
 
