@@ -72,19 +72,34 @@ def _history_pairs(history: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     return pairs
 
 
-def respond(message: str, history: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+def respond(message: str, history: list[dict[str, Any]], sources: Sequence[str] | None = None,
+            since: str = "", until: str = "") -> tuple[str, list[dict[str, Any]]]:
+    """One chat turn; sources and the published date range (YYYY[-MM[-DD]], inclusive) restrict the articles."""
     from rag.errors import RagError
+    from rag.types import Filters
 
     history = list(history or [])
     if not message or not message.strip():
         return "", history
     try:
-        answer = get_assistant().ask(message, history=_history_pairs(history))
+        filters = Filters(sources=tuple(sources or ()), published_from=(since or "").strip(),
+                          published_to=(until or "").strip())
+    except ValueError as exc:
+        history.extend([{"role": "user", "content": message},
+                        {"role": "assistant", "content": f"⚠️ Filter: {_escape(str(exc))}"}])
+        return message, history
+    try:
+        answer = get_assistant().ask(message, history=_history_pairs(history), filters=filters)
         reply = render_answer(answer)
     except RagError as exc:
         reply = f"⚠️ {_escape(str(exc))}"
     history.extend([{"role": "user", "content": message}, {"role": "assistant", "content": reply}])
     return "", history
+
+
+def corpus_sources() -> list[str]:
+    """The distinct sources of the indexed articles, for the filter."""
+    return list(get_assistant().sources())
 
 
 def build_ui() -> Any:
@@ -97,9 +112,16 @@ def build_ui() -> Any:
             box = gr.Textbox(placeholder="Ask a question about the articles…", show_label=False, scale=8, autofocus=True)
             send = gr.Button("Ask", variant="primary", scale=1)
             clear = gr.Button("New chat", scale=1)
+        with gr.Accordion("Filters", open=False):
+            with gr.Row():
+                sources = gr.Dropdown(choices=corpus_sources(), value=[], multiselect=True, label="Sources",
+                                      info="only articles from these sources (none selected: all)", scale=3)
+                since = gr.Textbox(label="Published from", placeholder="YYYY or YYYY-MM or YYYY-MM-DD", scale=1)
+                until = gr.Textbox(label="Published until", placeholder="YYYY or YYYY-MM or YYYY-MM-DD", scale=1)
         gr.Examples(EXAMPLES, inputs=box)
-        box.submit(respond, [box, chatbot], [box, chatbot], api_name="ask")
-        send.click(respond, [box, chatbot], [box, chatbot], api_visibility="private")
+        inputs = [box, chatbot, sources, since, until]
+        box.submit(respond, inputs, [box, chatbot], api_name="ask")
+        send.click(respond, inputs, [box, chatbot], api_visibility="private")
         clear.click(lambda: ("", []), None, [box, chatbot], api_visibility="private")
     demo.queue(default_concurrency_limit=4)
     return demo

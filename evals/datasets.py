@@ -33,8 +33,9 @@ def _write_jsonl(records: list[dict[str, object]], out: Path) -> Path:
     return out
 
 
-def squad2(data_dir: Path, work: Path, answerable: int = 1000, unanswerable: int = 300, seed: int = 0) -> tuple[list[Path], list[GoldCase]]:
-    """SQuAD 2.0 dev: the 35 articles as documents; a fixed random sample of questions."""
+def squad2(data_dir: Path, work: Path, answerable: int = 1000, unanswerable: int = 300, seed: int = 0,
+           exclude: frozenset[str] = frozenset()) -> tuple[list[Path], list[GoldCase]]:
+    """SQuAD 2.0 dev: the 35 articles as documents; a fixed random sample of questions (ids in `exclude` left out)."""
     data = json.loads(_require(data_dir / "squad2-dev" / "dev-v2.0.derived-from-explorer.json").read_text())["data"]
     records, pos, neg = [], [], []
     for doc in data:
@@ -51,9 +52,17 @@ def squad2(data_dir: Path, work: Path, answerable: int = 1000, unanswerable: int
                     pos.append(GoldCase(qa["id"], qa["question"], True, answers=tuple(dict.fromkeys(qa["answers"])),
                                         evidence=(Evidence(doc_id=f"squad2/{doc['title']}", quote=sentence),),
                                         tags=("answerable",)))
+    pos = [c for c in pos if c.id not in exclude]
+    neg = [c for c in neg if c.id not in exclude]
     rng = random.Random(seed)
     cases = rng.sample(pos, min(answerable, len(pos))) + rng.sample(neg, min(unanswerable, len(neg)))
     return [_write_jsonl(records, work / "squad2.jsonl")], cases
+
+
+def squad2_tuning(data_dir: Path, work: Path, answerable: int = 600, unanswerable: int = 300) -> tuple[list[Path], list[GoldCase]]:
+    """A SQuAD 2.0 sample disjoint from the evaluation sample (the full seed-0 sample), to fit weights on."""
+    _, held_out = squad2(data_dir, work, seed=0)
+    return squad2(data_dir, work, answerable, unanswerable, seed=1, exclude=frozenset(c.id for c in held_out))
 
 
 def _realtimeqa_pages(folder: Path) -> tuple[dict[str, dict[str, object]], dict[str, list[str]]]:
@@ -91,9 +100,11 @@ def realtimeqa(data_dir: Path, work: Path) -> tuple[list[Path], list[GoldCase]]:
                 continue
             gold = q["choices"][int(q["answer"][0])].strip("“”\"")
             in_gold = any(contains(str(docs[u]["text"]), gold) for u in urls)
+            # June's weeks tune the ranker and abstention (evals/tune.py); July and August are held out.
+            held = "tuning" if q["question_id"].startswith("202206") else "held-out"
             cases.append(GoldCase(q["question_id"], q["question_sentence"], True, answers=(gold,),
                                   evidence=tuple(Evidence(url=u) for u in urls),
-                                  tags=("answer-in-gold",) if in_gold else ("answer-not-in-gold",)))
+                                  tags=("answer-in-gold" if in_gold else "answer-not-in-gold", held)))
     return [_write_jsonl(list(docs.values()), work / "realtimeqa.jsonl")], cases
 
 
@@ -101,7 +112,9 @@ def multihop(data_dir: Path, work: Path) -> tuple[list[Path], list[GoldCase]]:
     """MultiHop-RAG queries (news of late 2023) against a 2022 news corpus (RealTime QA's pages): every one
     should be refused."""
     queries = json.loads(_require(data_dir / "multihop-rag-queries-sample" / "queries.json").read_text())["queries"]
-    cases = [GoldCase(f"multihop/{q['id']}", q["question"], False, tags=("out-of-corpus", q.get("question_type", "")))
+    # Even ids tune the abstention (evals/tune.py); odd ids are held out.
+    cases = [GoldCase(f"multihop/{q['id']}", q["question"], False,
+                      tags=("out-of-corpus", q.get("question_type", ""), "held-out" if int(q["id"]) % 2 else "tuning"))
              for q in queries]
     docs, _ = _realtimeqa_pages(_require(data_dir / "realtimeqa" / "past" / "2022"))
     return [_write_jsonl(list(docs.values()), work / "news-2022.jsonl")], cases
@@ -109,9 +122,11 @@ def multihop(data_dir: Path, work: Path) -> tuple[list[Path], list[GoldCase]]:
 
 def load_dataset(name: str, data_dir: Path, work: Path, limit: int | None = None) -> tuple[list[Path], list[GoldCase]]:
     if name == "squad2":
-        if limit:
-            return squad2(data_dir, work, answerable=int(limit * 0.77), unanswerable=limit - int(limit * 0.77))
-        return squad2(data_dir, work)
+        files, cases = squad2(data_dir, work)
+        if limit:  # a prefix of the full sample, keeping its 77/23 split, so it is disjoint from squad2_tuning too
+            pos, neg = [c for c in cases if c.answerable], [c for c in cases if not c.answerable]
+            cases = pos[: int(limit * 0.77)] + neg[: limit - int(limit * 0.77)]
+        return files, cases
     if name == "realtimeqa":
         return realtimeqa(data_dir, work)
     if name == "multihop":

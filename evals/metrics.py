@@ -65,7 +65,8 @@ def score_case(case: GoldCase, answer: Any, ranked: Sequence[Any], articles: Map
     """One case's results. `ranked` are passages for the retrieval metrics (up to max k)."""
     result: dict[str, Any] = {"id": case.id, "question": case.question, "answerable": case.answerable,
                               "tags": list(case.tags), "abstained": answer.abstained, "answer": answer.text,
-                              "short_answer": answer.short_answer, "latency_ms": answer.timings_ms.get("total", 0.0)}
+                              "short_answer": answer.short_answer, "latency_ms": answer.timings_ms.get("total", 0.0),
+                              "support": getattr(answer, "support", 0.0)}
     spans_ok = [articles[c.doc_id].text[c.start_char:c.end_char] == c.quote if c.doc_id in articles else False
                 for c in answer.citations]
     result["citations"] = len(answer.citations)
@@ -153,6 +154,19 @@ def aggregate_retrieval(answerable: Sequence[Mapping[str, Any]], ks: Iterable[in
         agg["retrieve_p50_ms"] = _percentile([r["retrieve_ms"] for r in answerable if "retrieve_ms" in r], 0.5)
         agg["retrieve_p95_ms"] = _percentile([r["retrieve_ms"] for r in answerable if "retrieve_ms" in r], 0.95)
     return agg
+
+
+def abstention_curve(results: Sequence[Mapping[str, Any]], thresholds: Iterable[float]) -> list[dict[str, float | None]]:
+    """Refusal recall (should-refuse cases) and over-refusal (answerable ones) if answers below each support
+    threshold were refused: the trade-off `min_support` is chosen on."""
+    refuse = [r["support"] for r in results if not r["answerable"]]
+    answer = [r["support"] for r in results if r["answerable"]]
+    curve = []
+    for t in thresholds:
+        curve.append({"threshold": round(t, 3),
+                      "refusal_recall": _mean([float(s < t) for s in refuse]),
+                      "over_refusal": _mean([float(s < t) for s in answer])})
+    return curve
 
 
 def by_tag(results: Sequence[Mapping[str, Any]], ks: Iterable[int]) -> dict[str, dict[str, Any]]:

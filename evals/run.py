@@ -14,7 +14,15 @@ from typing import Any
 
 from evals.datasets import DATASETS, default_data_dir, load_dataset
 from evals.gold import GoldCase, GoldError, load_gold
-from evals.metrics import aggregate, aggregate_retrieval, by_tag, normalize, score_case, score_retrieval
+from evals.metrics import (
+    abstention_curve,
+    aggregate,
+    aggregate_retrieval,
+    by_tag,
+    normalize,
+    score_case,
+    score_retrieval,
+)
 
 HEADLINE = ["answer_accuracy", "citation_precision", "citation_recall", "span_exact", "refusal_precision",
             "refusal_recall", "over_refusal", "short_em", "short_f1", "mrr"]
@@ -35,9 +43,11 @@ def _parse_gates(items: list[str]) -> dict[str, float]:
 
 def _git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip()
+        where = Path(__file__).resolve().parent
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=where)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=5, cwd=where)
+        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -64,21 +74,16 @@ def _bar(items: list[Any], desc: str, progress: bool) -> Any:
 
 
 def evaluate(assistant: Any, cases: list[GoldCase], ks: list[int], progress: bool = True) -> list[dict[str, Any]]:
-    """Ask every case; one retrieval at max(k, top_k) serves both the retrieval metrics and the answer."""
-    from rag.retrieve import standalone_query
-
-    top_k = assistant.settings.top_k
+    """Ask every case as a user would (that call's timings are the latency); then rank passages down to
+    max(k) with the same pipeline for the retrieval metrics (a second, cache-warm call)."""
     results = []
     texts: dict[str, str] | None = None
     for case in _bar(cases, "eval", progress):
-        started = time.perf_counter()
-        ranked = assistant.retriever.run(standalone_query(case.question, case.history), max(*ks, top_k))
-        retrieve_ms = (time.perf_counter() - started) * 1000
-        answer = assistant.ask(case.question, history=case.history, passages=ranked[:top_k])
+        answer = assistant.ask(case.question, history=case.history)
+        ranked = assistant.search(case.question, history=case.history, top_k=max(ks))
         articles = assistant.catalog.articles([c.doc_id for c in answer.citations] + [p.doc_id for p in ranked])
         result = score_case(case, answer, ranked, articles, ks)
-        result["retrieve_ms"] = round(retrieve_ms, 1)
-        result["latency_ms"] = round(retrieve_ms + answer.timings_ms.get("answer", 0.0), 1)
+        result["retrieve_ms"] = answer.timings_ms.get("retrieve", 0.0)
         quotes = [e for e in case.evidence if e.quote and e.doc_id]
         if quotes:
             if texts is None:  # the corpus, normalised once for every case's evidence check
@@ -178,6 +183,40 @@ def write_chart(path: Path, ours: dict[str, Any], base: dict[str, Any] | None, k
     return True
 
 
+def write_abstention_chart(path: Path, curve: list[dict[str, Any]], min_support: float, title: str) -> bool:
+    """Refusal recall against over-refusal as the support threshold moves, the configured one marked."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    points = [c for c in curve if c["refusal_recall"] is not None and c["over_refusal"] is not None]
+    if not points:
+        return False
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.plot([c["over_refusal"] for c in points], [c["refusal_recall"] for c in points], "-", color="tab:blue")
+    current = min(points, key=lambda c: abs(c["threshold"] - min_support))
+    ax.plot([current["over_refusal"]], [current["refusal_recall"]], "o", color="tab:red",
+            label=f"min_support = {min_support:g}")
+    for c in points[:: max(1, len(points) // 6)]:
+        ax.annotate(f"{c['threshold']:.2f}", (c["over_refusal"], c["refusal_recall"]), fontsize=7,
+                    textcoords="offset points", xytext=(4, -8))
+    ax.set_xlabel("over-refusal (answerable questions refused)")
+    ax.set_ylabel("refusal recall (should-refuse questions refused)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def format_table(agg: dict[str, Any], ks: list[int]) -> str:
     rows = [(m, agg.get(m)) for m in HEADLINE]
     rows += [(f"{name}@{k}", agg.get(f"{name}@{k}")) for name in ("hit", "answer_in_top", "recall") for k in ks]
@@ -200,6 +239,13 @@ def write_reports(out: Path, report: dict[str, Any], table: str, comparison: str
         lines += ["## rag vs LlamaIndex's default pipeline (same corpus, model and process)", "",
                   f"Baseline: {report['baseline']['pipeline']}. Ratio = rag / baseline.", "",
                   "```", comparison, "```", "", "![retrieval](retrieval.png)", ""]
+    curve = [c for c in report.get("abstention_curve", []) if c["refusal_recall"] is not None
+             and c["over_refusal"] is not None]
+    if curve:
+        lines += ["## Abstention trade-off", "", f"Configured `min_support` = {report['settings']['min_support']}.",
+                  "", "![abstention](abstention.png)", "", "| threshold | refusal_recall | over_refusal |", "|---|---|---|"]
+        lines += [f"| {c['threshold']:.2f} | {c['refusal_recall']:.3f} | {c['over_refusal']:.3f} |" for c in curve[::2]]
+        lines.append("")
     k = max(report["ks"])
     base_tags = report.get("baseline", {}).get("by_tag", {})
     lines += ["## By tag", "", f"| tag | cases | answer_accuracy | refusal_recall | over_refusal | hit@{k} | "
@@ -231,8 +277,10 @@ def main(args: argparse.Namespace) -> int:
             if args.limit:
                 cases = cases[: args.limit]
         elif args.gold in DATASETS:
-            files, cases = load_dataset(args.gold, Path(args.data) if getattr(args, "data", None) else default_data_dir(), work,
-                                        args.limit)
+            # With --index the dataset's corpus file lives beside it, so a re-run re-embeds nothing.
+            corpus_dir = Path(args.index) / "dataset" if args.index else work
+            data_dir = Path(args.data) if getattr(args, "data", None) else default_data_dir()
+            files, cases = load_dataset(args.gold, data_dir, corpus_dir, args.limit)
             corpus = [str(f) for f in files] + corpus
         else:
             raise GoldError(f"{args.gold!r} is neither a gold .jsonl file nor a dataset ({', '.join(DATASETS)})")
@@ -288,7 +336,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"eval: evidence quotes not found in the corpus for: {', '.join(missing)}", file=sys.stderr)
         report = {"gold": args.gold, "commit": _git_commit(), "cases": len(cases), "ks": ks,
                   "settings": {k: str(v) for k, v in vars(settings).items()}, "aggregate": agg,
-                  "by_tag": by_tag(results, ks), "results": results, "evidence_missing": missing}
+                  "by_tag": by_tag(results, ks), "results": results, "evidence_missing": missing,
+                  "abstention_curve": abstention_curve(results, [i / 100 for i in range(10, 91, 2)])}
         if base_agg is not None:
             report["baseline"] = {"pipeline": "llama-index VectorStoreIndex.from_documents, SentenceSplitter() "
                                               "defaults, same embedding model, Chroma, as_retriever()",
@@ -300,6 +349,9 @@ def main(args: argparse.Namespace) -> int:
             out = Path(args.report)
             write_reports(out, report, table, comparison)
             charted = write_chart(out / "retrieval.png", agg, base_agg, ks, f"{args.gold}: {len(cases)} cases")
+            if report["abstention_curve"] and any(not r["answerable"] for r in results) and charted:
+                write_abstention_chart(out / "abstention.png", report["abstention_curve"], settings.min_support,
+                                       f"{args.gold}: abstention trade-off")
             print(f"eval: wrote {out}/report.json, report.md" + (", retrieval.png" if charted else
                   " (no chart: matplotlib is not installed; pip install '.[eval]')"))
     failed = [f"{m}={agg.get(m)} < {v}" for m, v in gates.items() if agg.get(m) is None or agg[m] < v]

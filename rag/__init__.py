@@ -2,12 +2,12 @@
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Answer", "Assistant", "Citation", "IngestReport", "Passage", "Settings"]
+__all__ = ["Answer", "Assistant", "Citation", "Filters", "IngestReport", "Passage", "Settings", "SourceRef"]
 
 if TYPE_CHECKING:
     from rag.assistant import Assistant
     from rag.config import Settings
-    from rag.types import Answer, Citation, IngestReport, Passage
+    from rag.types import Answer, Citation, Filters, IngestReport, Passage, SourceRef
 
 
 def __getattr__(name: str) -> Any:
@@ -20,7 +20,7 @@ def __getattr__(name: str) -> Any:
         from rag.config import Settings
 
         return Settings
-    if name in ("Answer", "Citation", "IngestReport", "Passage"):
+    if name in ("Answer", "Citation", "Filters", "IngestReport", "Passage", "SourceRef"):
         from rag import types
 
         return getattr(types, name)

@@ -32,7 +32,20 @@ CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc_id);
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, doc_ids TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending_deletes (chunk_id TEXT PRIMARY KEY);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    title, text, chunk_id UNINDEXED, source UNINDEXED, published_day UNINDEXED,
+    tokenize = 'porter unicode61 remove_diacritics 2');
 """
+# Keyword (BM25) index rows share the chunk's rowid, and are written and deleted in the same
+# transaction as the chunk: the keyword index can never disagree with the live chunks.
+_FTS_INSERT = (
+    "INSERT INTO chunks_fts (rowid, title, text, chunk_id, source, published_day) "
+    "SELECT c.rowid, d.title, substr(d.text, c.start_char + 1, c.end_char - c.start_char), c.chunk_id, d.source, "
+    "{day} FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+)
+# published '2022-01-07' -> 20220107, '2022-01' -> 20220100, '2022' -> 20220000, '' -> 0 (as ingest.published_day).
+_DAY_SQL = ("CASE WHEN d.published GLOB '[0-9][0-9][0-9][0-9]*' THEN "
+            "CAST(substr(replace(d.published, '-', '') || '00000000', 1, 8) AS INTEGER) ELSE 0 END")
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,12 @@ class Catalog:
         self._db.execute("PRAGMA synchronous=FULL")
         with self._lock:
             self._db.executescript(_SCHEMA)
+            if self.meta("keyword_index") != "1":  # an index made before the keyword index existed
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("DELETE FROM chunks_fts")
+                self._db.execute(_FTS_INSERT.format(day=_DAY_SQL))
+                self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('keyword_index', '1')")
+                self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -206,6 +225,11 @@ class Catalog:
             for r in rows
         ]
 
+    def sources(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT source FROM documents WHERE source != '' ORDER BY source").fetchall()
+        return [r[0] for r in rows]
+
     def counts(self) -> tuple[int, int]:
         """(documents, chunks)."""
         with self._lock:
@@ -226,6 +250,46 @@ class Catalog:
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT chunk_id FROM pending_deletes").fetchall()]
 
+    # -- keyword search (SQLite FTS5, BM25) ------------------------------------------------------------
+    def keyword_search(self, terms: Sequence[str], top_k: int, sources: Sequence[str] = (),
+                       day_range: tuple[int, int] | None = None) -> list[tuple[str, float]]:
+        """(chunk_id, BM25 score, higher is better) of the chunks matching any of the terms, best first."""
+        match = _match_expression(terms)
+        if not match or top_k <= 0:
+            return []
+        sql = "SELECT chunk_id, -bm25(chunks_fts, 0.5, 1.0) AS score FROM chunks_fts WHERE chunks_fts MATCH ?"
+        args: list[object] = [match]
+        if sources:
+            sql += f" AND source IN ({','.join('?' * len(sources))})"
+            args.extend(sources)
+        if day_range is not None:
+            sql += " AND published_day BETWEEN ? AND ?"
+            args.extend(day_range)
+        sql += " ORDER BY bm25(chunks_fts, 0.5, 1.0) LIMIT ?"
+        args.append(top_k)
+        with self._lock:
+            try:
+                rows = self._db.execute(sql, args).fetchall()
+            except sqlite3.OperationalError:  # a term FTS5 cannot parse: no keyword evidence, not an error
+                return []
+        return [(r[0], float(r[1])) for r in rows]
+
+    def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        """How many live chunks contain each term (FTS5's own stemming), and how many chunks there are."""
+        out: dict[str, int] = {}
+        with self._lock:
+            total = int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+            for term in dict.fromkeys(terms):
+                match = _match_expression([term])
+                if not match:
+                    continue
+                try:
+                    out[term] = int(self._db.execute(
+                        "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (match,)).fetchone()[0])
+                except sqlite3.OperationalError:
+                    out[term] = 0
+        return out, total
+
     # -- writes --------------------------------------------------------------------------------------
     def commit(
         self,
@@ -244,6 +308,8 @@ class Catalog:
                 for doc_id in list(removed_doc_ids) + [w.article.id for w in writes]:
                     old = [r[0] for r in self._db.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,))]
                     stale.extend(old)
+                    self._db.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT rowid FROM chunks WHERE doc_id = ?)",
+                                     (doc_id,))
                     self._db.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
                     self._db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
                 for w in writes:
@@ -258,6 +324,7 @@ class Catalog:
                         "INSERT INTO chunks (chunk_id, doc_id, idx, start_char, end_char) VALUES (?, ?, ?, ?, ?)",
                         [(c.id, c.doc_id, c.index, c.start_char, c.end_char) for c in w.chunks],
                     )
+                    self._db.execute(_FTS_INSERT.format(day=_DAY_SQL) + " WHERE c.doc_id = ?", (a.id,))
                 for f in files:
                     self._db.execute(
                         "INSERT OR REPLACE INTO files (path, mtime_ns, size, doc_ids) VALUES (?, ?, ?, ?)",
@@ -288,6 +355,16 @@ class Catalog:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("DELETE FROM pending_deletes WHERE chunk_id = ?", [(c,) for c in chunk_ids])
             self._db.execute("COMMIT")
+
+
+def _match_expression(terms: Sequence[str]) -> str:
+    """An FTS5 query matching any of the terms, each quoted as a literal phrase.
+
+    >>> print(_match_expression(['CSTO', 'troops', 'a"b']))
+    "csto" OR "troops" OR "a""b"
+    """
+    quoted = ['"' + t.lower().replace('"', '""') + '"' for t in dict.fromkeys(terms) if t.strip()]
+    return " OR ".join(quoted)
 
 
 def _batches(ids: list[str], size: int = 500) -> Iterator[list[str]]:

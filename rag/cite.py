@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from rag.types import Answer, Article, Citation
+from rag.types import Answer, Article, Citation, SourceRef
 
 
-def make_citation(number: int, article: Article, start_char: int, end_char: int) -> Citation:
-    """Citation [number] for article.text[start_char:end_char]."""
+def make_citation(number: int, article: Article, start_char: int, end_char: int,
+                  also_in: tuple[SourceRef, ...] = ()) -> Citation:
+    """Citation [number] for article.text[start_char:end_char]; `also_in` lists other articles with the same text."""
     if not 0 <= start_char < end_char <= len(article.text):
         raise ValueError(f"span {start_char}:{end_char} is outside article {article.id!r}")
     return Citation(
         id=number, doc_id=article.id, quote=article.text[start_char:end_char], start_char=start_char,
         end_char=end_char, title=article.title, url=article.url, source=article.source,
-        published=article.published,
+        published=article.published, also_in=also_in,
     )
 
 

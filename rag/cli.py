@@ -22,19 +22,35 @@ def answer_json(answer: Any) -> dict[str, Any]:
         "answer": answer.text,
         "abstained": answer.abstained,
         "short_answer": answer.short_answer,
+        "support": answer.support,
         "citations": [
             {"id": c.id, "doc_id": c.doc_id, "title": c.title, "url": c.url, "source": c.source,
-             "published": c.published, "quote": c.quote, "start_char": c.start_char, "end_char": c.end_char}
+             "published": c.published, "quote": c.quote, "start_char": c.start_char, "end_char": c.end_char,
+             "also_in": [_ref(r) for r in c.also_in]}
             for c in answer.citations
         ],
         "passages": [
             {"doc_id": p.doc_id, "chunk_id": p.chunk_id, "title": p.title, "url": p.url, "text": p.text,
              "score": p.score, "start_char": p.start_char, "end_char": p.end_char, "source": p.source,
-             "published": p.published}
+             "published": p.published, "duplicates": [_ref(r) for r in p.duplicates]}
             for p in answer.passages
         ],
         "timings_ms": answer.timings_ms,
     }
+
+
+def _ref(ref: Any) -> dict[str, str]:
+    return {"doc_id": ref.doc_id, "title": ref.title, "source": ref.source, "url": ref.url, "published": ref.published}
+
+
+def filters_from_args(args: argparse.Namespace) -> Any:
+    """--source/--since/--until as Filters; a malformed date is a usage error."""
+    from rag.types import Filters
+
+    try:
+        return Filters(sources=tuple(args.source or ()), published_from=args.since or "", published_to=args.until or "")
+    except ValueError as exc:
+        raise RagError(f"--since/--until: {exc}") from exc
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -68,7 +84,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     assistant = _assistant(args)
-    answer = assistant.ask(args.question)
+    answer = assistant.ask(args.question, filters=filters_from_args(args))
     if args.json:
         print(json.dumps(answer_json(answer), ensure_ascii=False))
         return EXIT_OK
@@ -76,6 +92,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for c in answer.citations:
         where = ", ".join(x for x in (c.title, c.source, c.published) if x)
         print(f"\n[{c.id}] {where}\n    {c.doc_id} [{c.start_char}:{c.end_char}]\n    “{c.quote}”")
+        if c.also_in:
+            print("    also in: " + "; ".join(", ".join(x for x in (r.source or r.doc_id, r.published) if x)
+                                          for r in c.also_in))
     return EXIT_OK
 
 
@@ -114,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     index_arg(p)
     p.add_argument("--top-k", type=int, metavar="N", help="passages to retrieve (default: $RAG_TOP_K or 5)")
     p.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    p.add_argument("--source", action="append", metavar="NAME", help="only articles from this source (repeatable)")
+    p.add_argument("--since", metavar="DATE", help="only articles published on or after DATE (YYYY[-MM[-DD]])")
+    p.add_argument("--until", metavar="DATE", help="only articles published on or before DATE (YYYY[-MM[-DD]])")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("serve", help="serve the chat web page")

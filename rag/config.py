@@ -22,17 +22,24 @@ class Settings:
     # Embeddings: "" means the bundled all-MiniLM-L6-v2; otherwise a sentence-transformers name or path.
     embed_model: str = ""
     embed_batch_size: int = 64
-    # Chunking, in tiktoken (cl100k) tokens; see bench/chunk_size.py for how the default was chosen.
+    # Chunking, in tiktoken (cl100k) tokens.
     chunk_max_tokens: int = 160
     chunk_overlap_sentences: int = 1
     # Ingestion limits.
     max_file_bytes: int = 50 * 1024 * 1024
     ingest_batch_chars: int = 400_000  # article characters embedded and committed together
-    # Retrieval and answering.
+    # Retrieval and answering: `retrieval` is hybrid (dense + BM25, fused), dense or keyword;
+    # `candidate_pool` passages are re-ranked by their sentences and the best `top_k` kept.
+    retrieval: str = "hybrid"
+    candidate_pool: int = 20
     top_k: int = 5
     max_answer_sentences: int = 2
-    # Abstain when the best sentence's support score is below this (calibrated: evals/calibrate.py).
-    min_support: float = 0.42
+    # Abstain when the probability that the best sentence answers (rag/abstain.py) is below this: the
+    # highest value keeping over-refusal of answerable SQuAD tuning questions within 10% (evals/tune.py).
+    min_support: float = 0.5
+    # Near-duplicate passages (one wire story in several outlets) collapse to one: the earliest published,
+    # or the first of these sources (comma-separated) when present.
+    preferred_sources: str = ""
 
     def __post_init__(self) -> None:
         if self.chunk_max_tokens < 16:
@@ -41,6 +48,10 @@ class Settings:
             raise ConfigError(
                 f"chunk_overlap_sentences must be >= 0, got {self.chunk_overlap_sentences}"
             )
+        if self.retrieval not in ("hybrid", "dense", "keyword"):
+            raise ConfigError(f"retrieval must be hybrid, dense or keyword, got {self.retrieval!r}")
+        if self.candidate_pool < 1:
+            raise ConfigError(f"candidate_pool must be at least 1, got {self.candidate_pool}")
         if self.top_k < 1:
             raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
         if self.max_answer_sentences < 1:

@@ -36,10 +36,12 @@ _NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light suffix stripper: enough to match 'killed'/'kill', 'protesters'/'protester'.
+    """A light suffix stripper: enough to match 'killed'/'kill', 'protesters'/'protester', 'announced'/'announce'.
 
-    >>> [stem(w) for w in ["killed", "protesters", "countries", "requested", "running"]]
-    ['kill', 'protester', 'country', 'request', 'runn']
+    >>> [stem(w) for w in ["killed", "protesters", "countries", "requested", "running", "announce", "announced"]]
+    ['kill', 'protester', 'country', 'request', 'runn', 'announc', 'announc']
+    >>> stem("prices") == stem("price") == stem("priced")
+    True
     """
     w = word.lower().replace("’", "'")
     if w.endswith("'s"):
@@ -49,9 +51,12 @@ def stem(word: str) -> str:
     for suffix in ("ing", "ed", "es", "s"):
         if len(w) > len(suffix) + 3 and w.endswith(suffix):
             if suffix == "es" and w[-3] not in "sxz" and not w.endswith(("ches", "shes")):
-                return w[:-1]
-            return w[: -len(suffix)]
-    return w
+                w = w[:-1]
+            else:
+                w = w[: -len(suffix)]
+            break
+    # A silent final e: 'announce' and 'announc(ed)' meet.
+    return w[:-1] if len(w) > 4 and w.endswith("e") else w
 
 
 def tokens(text: str) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 from rag.catalog import Catalog
 from rag.lexical import STOPWORDS, tokens
 from rag.store import VectorIndex
-from rag.types import Passage
+from rag.types import Filters, Passage
 
 # Words that make a question lean on the previous turn ("did he", "that decision", "there").
 _ANAPHORA = frozenset(
@@ -41,27 +41,58 @@ def standalone_query(question: str, history: Sequence[tuple[str, str]] = ()) -> 
 
 
 class Retriever:
-    """Dense retrieval from Chroma; only chunks committed in the catalog are returned."""
+    """Hybrid retrieval: dense (Chroma) and keyword (BM25 over the catalog's FTS5 index), fused by reciprocal
+    rank. Only chunks committed in the catalog are returned.
 
-    def __init__(self, embed_model: Any, vectors: VectorIndex, catalog: Catalog) -> None:
+    `mode` is "hybrid" (default), "dense" or "keyword"; the last two exist to measure each side's share."""
+
+    def __init__(self, embed_model: Any, vectors: VectorIndex, catalog: Catalog, mode: str = "hybrid",
+                 rrf_k: int = 60) -> None:
+        if mode not in ("hybrid", "dense", "keyword"):
+            raise ValueError(f"retrieval mode is hybrid, dense or keyword, not {mode!r}")
         self.embed_model = embed_model
         self.vectors = vectors
         self.catalog = catalog
+        self.mode = mode
+        self.rrf_k = rrf_k
 
-    def run(self, query: str, top_k: int, where: dict[str, Any] | None = None) -> list[Passage]:
-        if not re.search(r"\w", query):
+    def run(self, query: str, top_k: int, filters: Filters | None = None) -> list[Passage]:
+        if not re.search(r"\w", query) or top_k <= 0:
             return []
-        embedding = self.embed_model.get_query_embedding(query)
-        hits = self.vectors.query(embedding, top_k * _OVERFETCH, where=where)
-        chunks = self.catalog.chunks(cid for cid, _ in hits)
-        live = [(chunks[cid], score) for cid, score in hits if cid in chunks][:top_k]
-        articles = self.catalog.articles(c.doc_id for c, _ in live)
+        filters = filters or Filters()
+        ranked: dict[str, float] = {}
+        if self.mode != "keyword":
+            embedding = self.embed_model.get_query_embedding(query)
+            hits = self.vectors.query(embedding, top_k * _OVERFETCH, where=filters.chroma_where())
+            live = set(self.catalog.live_chunk_ids(cid for cid, _ in hits))
+            for rank, cid in enumerate(c for c, _ in hits if c in live):
+                ranked[cid] = ranked.get(cid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+        if self.mode != "dense":
+            terms = keyword_terms(query)
+            for rank, (cid, _) in enumerate(self.catalog.keyword_search(terms, top_k, filters.sources,
+                                                                          filters.day_range())):
+                ranked[cid] = ranked.get(cid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+        best = sorted(ranked, key=lambda c: -ranked[c])[:top_k]
+        chunks = self.catalog.chunks(best)
+        articles = self.catalog.articles(c.doc_id for c in chunks.values())
         passages = []
-        for chunk, score in live:
+        for cid in best:
+            chunk = chunks.get(cid)
+            if chunk is None:
+                continue
             a = articles[chunk.doc_id]
             passages.append(
                 Passage(doc_id=chunk.doc_id, chunk_id=chunk.id, text=chunk.text, start_char=chunk.start_char,
-                        end_char=chunk.end_char, score=round(score, 4), title=a.title, url=a.url,
+                        end_char=chunk.end_char, score=round(ranked[cid], 5), title=a.title, url=a.url,
                         source=a.source, published=a.published)
             )
         return passages
+
+
+def keyword_terms(query: str) -> list[str]:
+    """The words worth a keyword search: no stopwords, no one-letter tokens.
+
+    >>> keyword_terms("Who requested the CSTO troops in 2022?")
+    ['requested', 'CSTO', 'troops', '2022']
+    """
+    return [t for t in tokens(query) if t.lower() not in STOPWORDS and (len(t) > 1 or t.isdigit())]

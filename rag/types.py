@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,17 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class SourceRef:
+    """Another article carrying the same text (a wire story republished): where else it can be read."""
+
+    doc_id: str
+    title: str = ""
+    source: str = ""
+    url: str = ""
+    published: str = ""
+
+
+@dataclass(frozen=True)
 class Passage:
     """A retrieved chunk with its article's metadata and a relevance score (higher is better)."""
 
@@ -46,6 +59,7 @@ class Passage:
     url: str = ""
     source: str = ""
     published: str = ""
+    duplicates: tuple[SourceRef, ...] = ()  # near-identical passages of other articles, collapsed into this one
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,7 @@ class Citation:
     url: str = ""
     source: str = ""
     published: str = ""
+    also_in: tuple[SourceRef, ...] = ()  # the same text in other articles
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,49 @@ class Answer:
     passages: tuple[Passage, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
     short_answer: str = ""  # the phrase answering the question, when one was found
+    support: float = 0.0  # the best sentence's score: the answer is given when it reaches min_support
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict answers to some sources and/or a published date range (ISO prefixes: 2022, 2022-01, 2022-01-07;
+    both ends inclusive). Articles without a date are left out when a date bound is set."""
+
+    sources: tuple[str, ...] = ()
+    published_from: str = ""
+    published_to: str = ""
+
+    def __post_init__(self) -> None:
+        for bound in (self.published_from, self.published_to):
+            if bound and not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", bound):
+                raise ValueError(f"dates are YYYY, YYYY-MM or YYYY-MM-DD, got {bound!r}")
+
+    def __bool__(self) -> bool:
+        return bool(self.sources or self.published_from or self.published_to)
+
+    def day_range(self) -> tuple[int, int] | None:
+        """Inclusive bounds as the sortable day numbers stored with each chunk (2022-01 -> 20220100..20220199).
+
+        >>> Filters(published_from="2022-01", published_to="2022").day_range()
+        (20220100, 20229999)
+        """
+        if not (self.published_from or self.published_to):
+            return None
+        low = int(self.published_from.replace("-", "").ljust(8, "0")) if self.published_from else 1
+        high = int(self.published_to.replace("-", "").ljust(8, "9")) if self.published_to else 99999999
+        return low, high
+
+    def chroma_where(self) -> dict[str, Any] | None:
+        """The same restriction as a Chroma `where` clause on the chunk metadata."""
+        clauses: list[dict[str, Any]] = []
+        if self.sources:
+            clauses.append({"source": {"$in": list(self.sources)}})
+        days = self.day_range()
+        if days is not None:
+            clauses += [{"published_day": {"$gte": days[0]}}, {"published_day": {"$lte": days[1]}}]
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 @dataclass(frozen=True)

@@ -75,3 +75,28 @@ def test_follow_up_uses_the_history(seed_assistant) -> None:
 def test_degenerate_questions_do_not_crash(seed_assistant, question: str) -> None:
     answer = seed_assistant.ask(question)
     assert isinstance(answer.text, str) and answer.text
+
+
+def test_abstention_model_moves_the_right_way() -> None:
+    from rag.abstain import AbstentionModel, signals
+    from rag.rerank import Candidate
+
+    model = AbstentionModel()
+    weights = {"troop": 2.0, "csto": 3.0, "2022": 4.0}
+
+    def cand(score: float, dense: float, text: str) -> Candidate:
+        return Candidate("d", 0, len(text), text, 0, score, (dense, 0.8, 0.9, 0.0, 1.0, 1.0))
+
+    strong = signals(weights, "How many CSTO troops came in 2022?", [cand(0.9, 0.7, "2,030 CSTO troops came in 2022.")])
+    weak = signals(weights, "How many CSTO troops came in 2022?", [cand(0.5, 0.3, "2,030 CSTO troops came in 2022.")])
+    no_year = signals(weights, "How many CSTO troops came in 2022?", [cand(0.9, 0.7, "2,030 CSTO troops came.")])
+    assert no_year["missing_number"] == 1.0 and no_year["missing_rare"] == 1.0 and strong["missing_number"] == 0.0
+    assert model.probability(strong) > model.probability(weak)
+    assert model.probability(strong) > model.probability(no_year)
+    assert signals(weights, "anything", []) == dict.fromkeys(signals(weights, "x", []), 0.0)
+
+
+def test_search_reranks_passages_by_their_best_sentence(seed_assistant) -> None:
+    passages = seed_assistant.search("How many police and National Guard officers were killed?", top_k=3)
+    assert len(passages) == 3 and "18 police and National Guard officers were killed" in passages[0].text
+    assert passages[0].score >= passages[1].score >= passages[2].score

@@ -30,6 +30,14 @@ def test_chat_answers_with_numbered_sources(tmp_path: Path, corpus_dir: Path) ->
         _, history = client.predict("What is the capital of France?", history, api_name="/ask")
         assert "don't say" in _message_text(history[-1]["content"])
 
+        # Filters: the seed article is UNIAN's, dated 2022.
+        _, history = client.predict("Who requested CSTO troops?", [], ["UNIAN"], "2022", "", api_name="/ask")
+        assert "Tokayev" in _message_text(history[-1]["content"])
+        _, history = client.predict("Who requested CSTO troops?", [], [], "2023-01", "", api_name="/ask")
+        assert "don't say" in _message_text(history[-1]["content"])
+        box, history = client.predict("Who requested CSTO troops?", [], [], "last week", "", api_name="/ask")
+        assert box == "Who requested CSTO troops?" and "Filter: dates are YYYY" in _message_text(history[-1]["content"])
+
 
 def test_render_escapes_article_html() -> None:
     from app import render_answer

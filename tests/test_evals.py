@@ -145,7 +145,7 @@ def test_realtimeqa_adapter_tags_questions_whose_answer_no_gold_article_holds(tm
     docs = {json.loads(line)["url"] for line in files[0].read_text().splitlines()}
     assert len(cases) >= 80 and len(docs) > 300  # gold articles plus search-result distractors
     tags = {t for c in cases for t in c.tags}
-    assert tags == {"answer-in-gold", "answer-not-in-gold"}
+    assert tags == {"answer-in-gold", "answer-not-in-gold", "tuning", "held-out"}
     assert all(c.answerable and c.answers and all(e.url in docs for e in c.evidence) for c in cases)
 
 
@@ -172,7 +172,7 @@ def test_rag_eval_with_baseline_writes_reports_and_gates(tmp_path: Path, corpus_
     assert run.returncode == 0, run.stderr
     assert "rag vs LlamaIndex default pipeline" in run.stdout and "gate passed" in run.stdout
     report = json.loads((out / "report.json").read_text())
-    assert report["cases"] == 44 and len(report["results"]) == 44 and len(report["commit"]) == 40
+    assert report["cases"] == 44 and len(report["results"]) == 44 and len(report["commit"].split("-")[0]) == 40
     base = report["baseline"]["aggregate"]
     assert base["ingest_chunks"] >= 1 and base["hit@1"] is not None and "answer_accuracy" not in base
     assert report["aggregate"]["span_exact"] == 1.0

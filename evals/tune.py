@@ -1,0 +1,225 @@
+"""Fit the sentence ranker's weights and the abstention threshold on SQuAD 2.0 questions that the
+evaluation never uses, and print each signal's contribution.
+
+    python -m evals.tune [--answerable 600] [--unanswerable 300] [--max-over-refusal 0.10]
+
+1. Ingest the 35 SQuAD articles; for each tuning question take the candidate pool (hybrid retrieval,
+   duplicates collapsed) and the features of every sentence in it (rag/rerank.py).
+2. Grid-search the weights for the share of answerable questions whose best sentence holds a gold answer.
+3. Ablation: that share with each signal's weight set to zero.
+4. Abstention: a logistic model (rag/abstain.py) of answerable vs unanswerable over the best sentence's
+   signals, its refusal/over-refusal curve by 2-fold cross-validation, and the highest `min_support` whose
+   over-refusal stays within the bound; then the coefficients refitted on all the tuning questions.
+The weights and threshold it prints are the defaults in rag/rerank.py and rag/config.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evals.datasets import default_data_dir, multihop, realtimeqa, squad2_tuning
+from evals.metrics import contains
+from rag.abstain import SIGNALS, signals
+from rag.rerank import FEATURES, TYPE_PENALTY
+
+GRID: dict[str, tuple[float, ...]] = {
+    "dense": (0.3, 0.4, 0.5, 0.6, 0.7),
+    "coverage": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
+    "context": (0.0, 0.05, 0.1, 0.2, 0.3),
+    "names": (0.0, 0.05, 0.1, 0.2),
+    "rank": (0.0, 0.02, 0.05, 0.1),
+    "type": (0.0,),
+}
+
+
+def collect(assistant: Any, cases: list[Any]) -> list[dict[str, Any]]:
+    """Per question: the feature matrix of its candidate sentences, which hold a gold answer, the type penalty."""
+    from tqdm import tqdm
+
+    from rag.lexical import answer_type
+
+    rows = []
+    for case in tqdm(cases, desc="features", unit="q", disable=not sys.stderr.isatty()):
+        _, _, ranked, _ = assistant._search(case.question, (), assistant.settings.top_k, None)
+        if not ranked:
+            rows.append({"case": case, "X": np.zeros((0, len(FEATURES))), "y": np.zeros(0, bool), "penalty": 0.0,
+                         "ranked": [], "qweights": {}})
+            continue
+        X = np.array([c.features for c in ranked], dtype=np.float64)
+        y = np.array([case.answerable and any(contains(c.text, a) for a in case.answers) for c in ranked])
+        rows.append({"case": case, "X": X, "y": y, "penalty": TYPE_PENALTY[answer_type(case.question)],
+                     "ranked": ranked, "qweights": assistant.ranker.question_weights(case.question)})
+    return rows
+
+
+def best_scores(rows: list[dict[str, Any]], w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(support score of each question's best sentence, does that sentence hold a gold answer)."""
+    support = np.full(len(rows), -9.0)
+    right = np.zeros(len(rows), bool)
+    for i, r in enumerate(rows):
+        if len(r["y"]) == 0:
+            continue
+        scores = r["X"] @ w - r["penalty"] * (1.0 - r["X"][:, FEATURES.index("type")])
+        j = int(np.argmax(scores))
+        support[i], right[i] = scores[j], r["y"][j]
+    return support, right
+
+
+def fit(rows: list[dict[str, Any]]) -> tuple[dict[str, float], float]:
+    answerable = [r for r in rows if r["case"].answerable]
+    best: tuple[float, dict[str, float]] = (-1.0, {})
+    for values in itertools.product(*(GRID[f] for f in FEATURES)):
+        w = np.array(values)
+        accuracy = float(best_scores(answerable, w)[1].mean())
+        if accuracy > best[0]:
+            best = (accuracy, dict(zip(FEATURES, values, strict=True)))
+    return best[1], best[0]
+
+
+def abstention_signals(rows: list[dict[str, Any]], w: np.ndarray) -> np.ndarray:
+    """Each question's abstention signals (rag/abstain.py) with its sentences re-scored under weights w."""
+    out = []
+    for r in rows:
+        ranked = r["ranked"]
+        if ranked:
+            scores = r["X"] @ w - r["penalty"] * (1.0 - r["X"][:, FEATURES.index("type")])
+            order = np.argsort(-scores)
+            ranked = [replace(ranked[i], score=float(scores[i])) for i in order]
+        values = signals(r["qweights"], r["case"].question, ranked)
+        out.append([values[k] for k in SIGNALS])
+    return np.array(out, dtype=np.float64)
+
+
+def fit_logistic(S: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 3000) -> dict[str, float]:
+    """Logistic regression by gradient descent on standardised signals; raw-scale coefficients returned."""
+    mu, sd = S.mean(axis=0), S.std(axis=0) + 1e-9
+    Z = (S - mu) / sd
+    coef, bias = np.zeros(S.shape[1]), 0.0
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-(Z @ coef + bias)))
+        coef -= 0.5 * (Z.T @ (p - y) / len(y) + l2 * coef)
+        bias -= 0.5 * float(np.mean(p - y))
+    raw = coef / sd
+    out = {"bias": round(float(bias - np.sum(coef * mu / sd)), 4)}
+    out.update({k: round(float(v), 4) for k, v in zip(SIGNALS, raw, strict=True)})
+    return out
+
+
+def probabilities(S: np.ndarray, coefficients: dict[str, float]) -> np.ndarray:
+    z = coefficients["bias"] + S @ np.array([coefficients[k] for k in SIGNALS])
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def threshold_curve(rows: list[dict[str, Any]], w: np.ndarray) -> list[tuple[float, float, float, float]]:
+    """(threshold, refusal recall on unanswerable, over-refusal on answerable, accuracy on answerable)."""
+    support, right = best_scores(rows, w)
+    answerable = np.array([r["case"].answerable for r in rows])
+    curve = []
+    for t in np.round(np.arange(0.20, 0.80, 0.01), 2):
+        refused = support < t
+        curve.append((float(t), float(refused[~answerable].mean()), float(refused[answerable].mean()),
+                      float((right & ~refused)[answerable].mean())))
+    return curve
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.tune", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--answerable", type=int, default=600)
+    parser.add_argument("--unanswerable", type=int, default=300)
+    parser.add_argument("--max-over-refusal", type=float, default=0.10)
+    parser.add_argument("--data", type=Path, default=default_data_dir())
+    parser.add_argument("--index", type=Path, help="keep the SQuAD index here between runs (default: a temp dir)")
+    parser.add_argument("--news-index", type=Path, help="keep the RealTime QA pages' index here (default: a temp dir)")
+    args = parser.parse_args(argv)
+
+    from rag.assistant import Assistant
+    from rag.config import Settings
+
+    with tempfile.TemporaryDirectory(prefix="rag-tune-") as tmp:
+        index = args.index or Path(tmp) / "index"
+        files, cases = squad2_tuning(args.data, index / "dataset", args.answerable, args.unanswerable)
+        assistant = Assistant(settings=Settings().with_overrides(index_dir=index))
+        assistant.ingest([str(f) for f in files], progress=False)
+        rows = collect(assistant, cases)
+        for r in rows:
+            r["set"] = "squad2"
+        # News: RealTime QA's June questions (answer in a gold article) against its 2022 pages, and the even
+        # half of MultiHop-RAG's late-2023 questions against the same pages (all should be refused).
+        news_index = args.news_index or Path(tmp) / "news"
+        news_files, news_cases = realtimeqa(args.data, news_index / "dataset")
+        _, multihop_cases = multihop(args.data, Path(tmp) / "multihop")
+        news_cases = [c for c in news_cases if "tuning" in c.tags and "answer-in-gold" in c.tags]
+        news_cases += [c for c in multihop_cases if "tuning" in c.tags]
+        news = Assistant(settings=Settings().with_overrides(index_dir=news_index))
+        news.ingest([str(f) for f in news_files], progress=False)
+        for r in collect(news, news_cases):
+            r["set"] = "news"
+            rows.append(r)
+    answerable = [r for r in rows if r["case"].answerable]
+    for name in ("squad2", "news"):
+        part = [r for r in rows if r["set"] == name]
+        yes = [r for r in part if r["case"].answerable]
+        print(f"tuning {name}: {len(yes)} answerable, {len(part) - len(yes)} should refuse; a gold answer is in "
+              f"some pool sentence for {float(np.mean([r['y'].any() for r in yes])):.3f}")
+    current = np.array([assistant.ranker.weights.get(f, 0.0) for f in FEATURES])
+    print(f"current weights {dict(zip(FEATURES, current.tolist(), strict=True))}: "
+          f"best sentence right {best_scores(answerable, current)[1].mean():.3f}")
+    weights, accuracy = fit(rows)
+    print(f"fitted weights {weights}: best sentence right {accuracy:.3f}")
+    w = np.array([weights[f] for f in FEATURES])
+    print("ablation (signal weight set to 0):")
+    for i, f in enumerate(FEATURES):
+        if w[i]:
+            w0 = w.copy()
+            w0[i] = 0.0
+            print(f"  without {f:<9} {best_scores(answerable, w0)[1].mean():.3f} ({best_scores(answerable, w0)[1].mean() - accuracy:+.3f})")
+    print("\nabstention on the best sentence's score alone:")
+    print("threshold  refusal_recall  over_refusal  answer_accuracy(best sentence)")
+    for t, rec, over, acc in threshold_curve(rows, w)[::4]:
+        print(f"  {t:.2f}      {rec:.3f}          {over:.3f}         {acc:.3f}")
+
+    # The logistic abstention model, with a curve from 2-fold cross-validation (each half scored by a model
+    # fitted on the other), then refitted on everything for the defaults.
+    S = abstention_signals(rows, w)
+    y = np.array([r["case"].answerable for r in rows], dtype=np.float64)
+    _, right = best_scores(rows, w)
+    folds = np.arange(len(rows)) % 2
+    p = np.zeros(len(rows))
+    for k in (0, 1):
+        p[folds == k] = probabilities(S[folds == k], fit_logistic(S[folds != k], y[folds != k]))
+    answerable = y == 1
+    sets = np.array([r["set"] for r in rows])
+    print("\nlogistic abstention (cross-validated), per tuning set: refusal recall / over-refusal / best-sentence accuracy")
+    print("min_support  " + "  ".join(f"{name:^26}" for name in ("squad2", "news", "all")))
+    chosen = None
+    for t in np.round(np.arange(0.05, 0.96, 0.05), 2):
+        refused = p < t
+        cells = []
+        for name in ("squad2", "news", "all"):
+            m = np.ones(len(rows), bool) if name == "all" else sets == name
+            rec = float(refused[m & ~answerable].mean()) if (m & ~answerable).any() else float("nan")
+            over = float(refused[m & answerable].mean())
+            acc = float((right & ~refused)[m & answerable].mean())
+            cells.append(f"{rec:.3f} / {over:.3f} / {acc:.3f}")
+        print(f"  {t:.2f}       " + "  ".join(f"{c:^26}" for c in cells))
+        over_all = float(refused[answerable].mean())
+        if over_all <= args.max_over_refusal:
+            chosen = (t, float(refused[~answerable].mean()), over_all, float((right & ~refused)[answerable].mean()))
+    coefficients = fit_logistic(S, y)
+    print(f"\ncoefficients (all data): {coefficients}")
+    if chosen:
+        print(f"min_support = {chosen[0]:.2f}: refusal recall {chosen[1]:.3f}, over-refusal {chosen[2]:.3f}, "
+              f"accuracy {chosen[3]:.3f} (bound: over-refusal <= {args.max_over_refusal})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

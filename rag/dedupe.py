@@ -1,0 +1,64 @@
+"""Near-duplicate passages (one wire story in several outlets) collapsed to one, the others listed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from rag.lexical import tokens
+from rag.types import Passage, SourceRef
+
+SHINGLE_WORDS = 4
+MIN_CONTAINMENT = 0.6  # share of the shorter passage's 4-word shingles found in the longer one
+
+
+def shingles(text: str) -> frozenset[tuple[str, ...]]:
+    words = [t.lower() for t in tokens(text)]
+    if len(words) < SHINGLE_WORDS:
+        return frozenset([tuple(words)]) if words else frozenset()
+    return frozenset(tuple(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1))
+
+
+def containment(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> float:
+    """|a & b| / min(|a|, |b|): 1.0 when one passage is inside the other.
+
+    >>> containment(shingles("Russia sent paratroopers to Almaty on Thursday."),
+    ...             shingles("Moscow said Russia sent paratroopers to Almaty on Thursday, Reuters reported."))
+    1.0
+    """
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
+def _preference(p: Passage, rank: int, preferred: Sequence[str]) -> tuple[int, int, str, int]:
+    """Sort key: a preferred source first (in the given order), then the earliest dated, then retrieval rank."""
+    order = [s.lower() for s in preferred]
+    pref = order.index(p.source.lower()) if p.source.lower() in order else len(order)
+    return (pref, 0 if p.published else 1, p.published or "", rank)
+
+
+def collapse_duplicates(passages: Sequence[Passage], preferred_sources: Sequence[str] = ()) -> list[Passage]:
+    """One passage per group of near-identical passages from different articles, at the group's best rank.
+    The kept one is from a preferred source, else the earliest published; it lists the others in `duplicates`."""
+    groups: list[list[int]] = []
+    sigs = [shingles(p.text) for p in passages]
+    for i, p in enumerate(passages):
+        for group in groups:
+            if any(passages[j].doc_id != p.doc_id and containment(sigs[i], sigs[j]) >= MIN_CONTAINMENT for j in group):
+                group.append(i)
+                break
+        else:
+            groups.append([i])
+    out = []
+    for group in groups:
+        keep = min(group, key=lambda i: _preference(passages[i], i, preferred_sources))
+        kept = passages[keep]
+        others: dict[str, SourceRef] = {}
+        for i in group:
+            q = passages[i]
+            if q.doc_id != kept.doc_id and q.doc_id not in others:
+                others[q.doc_id] = SourceRef(doc_id=q.doc_id, title=q.title, source=q.source, url=q.url,
+                                             published=q.published)
+        out.append(replace(kept, score=passages[group[0]].score, duplicates=tuple(others.values())))
+    return out

@@ -1,0 +1,131 @@
+"""Hybrid retrieval (BM25 kept in step with ingest), metadata filters, and near-duplicate collapsing,
+on a real index (Chroma in a temporary directory, the bundled model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag import Assistant
+from rag.types import Filters
+
+WIRE = ("The Meridian Port Authority said on Tuesday that the new container terminal at Kessock Bay will open "
+        "in March after a two-year delay caused by dredging disputes. Harbour master Ilona Vantreck told reporters "
+        "that the terminal can handle 1.2 million containers a year once it is fully staffed. ")
+
+
+def _write(path: Path, records: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+@pytest.fixture()
+def news(tmp_path: Path) -> tuple[Assistant, Path]:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    _write(corpus / "news.jsonl", [
+        {"id": "herald-1", "source": "Harbour Herald", "published": "2022-03-02", "title": "Terminal delayed again",
+         "text": "KESSOCK BAY - " + WIRE + "Local fishermen had opposed the dredging for years."},
+        {"id": "wire-1", "source": "Coastal Wire", "published": "2022-03-01", "title": "Kessock terminal to open",
+         "text": "By staff. " + WIRE + "The authority did not give the terminal's final cost."},
+        {"id": "gazette-7", "source": "Valley Gazette", "published": "2021-11-20", "title": "Orchard harvest",
+         "text": "Apple growers in the Lusk valley reported a record harvest of 48,000 tonnes this autumn. "
+                 "Cooperative chair Mirela Oduya said warm weather in September helped the late varieties. "
+                 "The serial number of the new sorting machine is QX-5521-B, the cooperative said."},
+    ])
+    assistant = Assistant(index_dir=tmp_path / "index")
+    assert assistant.ingest([corpus]).added == 3
+    yield assistant, corpus
+    assistant.close()
+
+
+def test_keyword_search_finds_a_code_and_follows_updates_and_removals(news: tuple[Assistant, Path]) -> None:
+    assistant, corpus = news
+    keyword = assistant.retriever.catalog.keyword_search(["QX-5521-B"], 5)
+    assert [assistant.catalog.chunks([cid])[cid].doc_id for cid, _ in keyword] == ["gazette-7"]
+    hybrid = assistant.search("Which machine has serial number QX-5521-B?", top_k=1)
+    assert hybrid[0].doc_id == "gazette-7"
+
+    # Rewrite the record without the code: the keyword index forgets it in the same commit.
+    lines = (corpus / "news.jsonl").read_text().splitlines()
+    gazette = json.loads(lines[2])
+    gazette["text"] = gazette["text"].replace("QX-5521-B", "ZZ-9")
+    lines[2] = json.dumps(gazette)
+    (corpus / "news.jsonl").write_text("\n".join(lines) + "\n")
+    assert assistant.ingest([corpus]).updated >= 1
+    assert assistant.catalog.keyword_search(["QX-5521-B"], 5) == []
+    assert len(assistant.catalog.keyword_search(["ZZ-9"], 5)) == 1
+    assistant.remove(["gazette-7"])
+    assert assistant.catalog.keyword_search(["ZZ-9"], 5) == []
+    assert assistant.catalog.keyword_search(["harvest"], 5) == []
+
+
+def test_the_keyword_index_is_rebuilt_for_an_index_made_without_it(news: tuple[Assistant, Path]) -> None:
+    assistant, _ = news
+    db = assistant.catalog._db
+    db.execute("DELETE FROM chunks_fts")
+    db.execute("DELETE FROM meta WHERE key = 'keyword_index'")
+    path = assistant.settings.index_dir
+    assistant.close()
+    reopened = Assistant(index_dir=path)
+    assert len(reopened.catalog.keyword_search(["harvest"], 5)) == 1
+    reopened.close()
+
+
+def test_wire_story_in_two_outlets_is_cited_once_from_the_earliest(news: tuple[Assistant, Path]) -> None:
+    assistant, _ = news
+    answer = assistant.ask("How many containers a year can the Kessock Bay terminal handle?")
+    assert not answer.abstained and "1.2 million" in answer.text
+    first = answer.citations[0]
+    assert first.doc_id == "wire-1"  # published a day before the Herald's copy
+    assert [r.doc_id for r in first.also_in] == ["herald-1"] and first.also_in[0].source == "Harbour Herald"
+    assert sum(p.doc_id in ("wire-1", "herald-1") and "1.2 million" in p.text for p in answer.passages) == 1
+
+
+def test_preferred_source_wins_the_duplicate(news: tuple[Assistant, Path]) -> None:
+    assistant, _ = news
+    preferring = Assistant(index_dir=assistant.settings.index_dir, preferred_sources="Harbour Herald")
+    answer = preferring.ask("How many containers a year can the Kessock Bay terminal handle?")
+    assert answer.citations[0].doc_id == "herald-1"
+    assert [r.doc_id for r in answer.citations[0].also_in] == ["wire-1"]
+    preferring.close()
+
+
+def test_filters_by_source_and_date(news: tuple[Assistant, Path]) -> None:
+    assistant, _ = news
+    question = "When will the Kessock Bay container terminal open?"
+    only_herald = assistant.ask(question, filters=Filters(sources=("Harbour Herald",)))
+    assert {c.doc_id for c in only_herald.citations} == {"herald-1"}
+    assert {p.doc_id for p in only_herald.passages} == {"herald-1"}
+    assert all(not c.also_in for c in only_herald.citations)  # the wire copy is filtered out, not listed
+
+    before = assistant.search(question, filters=Filters(published_to="2022-03-01"))
+    assert {p.doc_id for p in before} <= {"wire-1", "gazette-7"} and "wire-1" in {p.doc_id for p in before}
+    old = assistant.search(question, filters=Filters(published_from="2021", published_to="2021-12"))
+    assert {p.doc_id for p in old} == {"gazette-7"}
+    assert assistant.search(question, filters=Filters(sources=("Nobody",))) == []
+    refused = assistant.ask(question, filters=Filters(sources=("Nobody",)))
+    assert refused.abstained and not refused.citations
+
+
+def test_bad_filter_dates_are_refused() -> None:
+    with pytest.raises(ValueError, match="YYYY"):
+        Filters(published_from="March 2022")
+
+
+def test_cli_filters_and_also_in(news: tuple[Assistant, Path]) -> None:
+    from tests.test_cli import _rag
+
+    assistant, _ = news
+    index = str(assistant.settings.index_dir)
+    out = _rag("ask", "How many containers a year can the Kessock Bay terminal handle?", "--index", index, "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["citations"][0]["also_in"][0]["doc_id"] == "herald-1" and data["support"] > 0
+    out = _rag("ask", "How many containers a year can the terminal handle?", "--index", index,
+               "--source", "Valley Gazette", "--until", "2021")
+    assert out.returncode == 0 and "1.2 million" not in out.stdout
+    bad = _rag("ask", "anything?", "--index", index, "--since", "yesterday")
+    assert bad.returncode == 1 and "--since/--until" in bad.stderr
