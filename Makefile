@@ -41,8 +41,8 @@ test: install
 
 eval: install
 	$(BIN)/rag eval squad2 --baseline --report reports/squad2
-	$(BIN)/rag eval realtimeqa --baseline --report reports/realtimeqa
-	$(BIN)/rag eval multihop --corpus corpus/ --report reports/multihop
+	$(BIN)/rag eval realtimeqa --baseline --index reports/.news-index --report reports/realtimeqa
+	$(BIN)/rag eval multihop --index reports/.news-index --report reports/multihop
 
 clean:
 	rm -rf $(VENV) $(INDEX) reports

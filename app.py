@@ -116,8 +116,8 @@ def build_ui() -> Any:
             with gr.Row():
                 sources = gr.Dropdown(choices=corpus_sources(), value=[], multiselect=True, label="Sources",
                                       info="only articles from these sources (none selected: all)", scale=3)
-                since = gr.Textbox(label="Published from", placeholder="YYYY or YYYY-MM or YYYY-MM-DD", scale=1)
-                until = gr.Textbox(label="Published until", placeholder="YYYY or YYYY-MM or YYYY-MM-DD", scale=1)
+                since = gr.Textbox(value="", label="Published from", placeholder="YYYY or YYYY-MM or YYYY-MM-DD", scale=1)
+                until = gr.Textbox(value="", label="Published until", placeholder="YYYY or YYYY-MM or YYYY-MM-DD", scale=1)
         gr.Examples(EXAMPLES, inputs=box)
         inputs = [box, chatbot, sources, since, until]
         box.submit(respond, inputs, [box, chatbot], api_name="ask")

@@ -117,7 +117,7 @@ def multihop(data_dir: Path, work: Path) -> tuple[list[Path], list[GoldCase]]:
                       tags=("out-of-corpus", q.get("question_type", ""), "held-out" if int(q["id"]) % 2 else "tuning"))
              for q in queries]
     docs, _ = _realtimeqa_pages(_require(data_dir / "realtimeqa" / "past" / "2022"))
-    return [_write_jsonl(list(docs.values()), work / "news-2022.jsonl")], cases
+    return [_write_jsonl(list(docs.values()), work / "realtimeqa.jsonl")], cases  # the same file as realtimeqa()
 
 
 def load_dataset(name: str, data_dir: Path, work: Path, limit: int | None = None) -> tuple[list[Path], list[GoldCase]]:

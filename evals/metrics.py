@@ -92,7 +92,10 @@ def score_retrieval(case: GoldCase, ranked: Sequence[Any], ks: Iterable[int]) ->
     """Where the gold document and the gold answer string first appear among `ranked` (passages with
     doc_id, url and text), as ranks and as hit@k / answer_in_top@k / recall@k of the evidence quotes."""
     aliases = case.answers_all or case.answers
-    doc_rank = next((i for i, p in enumerate(ranked, 1) if any(_doc_matches(p.doc_id, p.url, e) for e in case.evidence)), None)
+    # A passage standing for near-identical copies (rag/dedupe.py) matches when any copy is a gold document.
+    doc_rank = next((i for i, p in enumerate(ranked, 1)
+                     if any(_doc_matches(d.doc_id, d.url, e) for d in (p, *getattr(p, "duplicates", ()))
+                            for e in case.evidence)), None)
     ans_rank = next((i for i, p in enumerate(ranked, 1) if any(contains(p.text, a) for a in aliases)), None)
     result: dict[str, Any] = {"doc_rank": doc_rank, "answer_rank": ans_rank,
                               "passage_chars": round(sum(len(p.text) for p in ranked) / len(ranked)) if ranked else 0}

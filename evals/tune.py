@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import pickle
 import sys
 import tempfile
 from dataclasses import replace
@@ -28,7 +29,7 @@ import numpy as np
 from evals.datasets import default_data_dir, multihop, realtimeqa, squad2_tuning
 from evals.metrics import contains
 from rag.abstain import SIGNALS, signals
-from rag.rerank import FEATURES, TYPE_PENALTY
+from rag.rerank import DEFAULT_WEIGHTS, FEATURES, TYPE_PENALTY
 
 GRID: dict[str, tuple[float, ...]] = {
     "dense": (0.3, 0.4, 0.5, 0.6, 0.7),
@@ -118,18 +119,6 @@ def probabilities(S: np.ndarray, coefficients: dict[str, float]) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def threshold_curve(rows: list[dict[str, Any]], w: np.ndarray) -> list[tuple[float, float, float, float]]:
-    """(threshold, refusal recall on unanswerable, over-refusal on answerable, accuracy on answerable)."""
-    support, right = best_scores(rows, w)
-    answerable = np.array([r["case"].answerable for r in rows])
-    curve = []
-    for t in np.round(np.arange(0.20, 0.80, 0.01), 2):
-        refused = support < t
-        curve.append((float(t), float(refused[~answerable].mean()), float(refused[answerable].mean()),
-                      float((right & ~refused)[answerable].mean())))
-    return curve
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.tune", description=__doc__.split("\n\n")[0])
     parser.add_argument("--answerable", type=int, default=600)
@@ -138,8 +127,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=default_data_dir())
     parser.add_argument("--index", type=Path, help="keep the SQuAD index here between runs (default: a temp dir)")
     parser.add_argument("--news-index", type=Path, help="keep the RealTime QA pages' index here (default: a temp dir)")
+    parser.add_argument("--cache", type=Path, help="keep the collected features in this file and reuse them")
     args = parser.parse_args(argv)
 
+    if args.cache and args.cache.exists():
+        with args.cache.open("rb") as f:
+            rows = pickle.load(f)
+    else:
+        rows = _collect_all(args)
+        if args.cache:
+            with args.cache.open("wb") as f:
+                pickle.dump(rows, f)
+    return report(rows, args.max_over_refusal)
+
+
+def _collect_all(args: argparse.Namespace) -> list[dict[str, Any]]:
     from rag.assistant import Assistant
     from rag.config import Settings
 
@@ -163,15 +165,50 @@ def main(argv: list[str] | None = None) -> int:
         for r in collect(news, news_cases):
             r["set"] = "news"
             rows.append(r)
-    answerable = [r for r in rows if r["case"].answerable]
+    return rows
+
+
+def utility(refused: np.ndarray, right: np.ndarray, answerable: np.ndarray) -> float:
+    """Right decisions per question: a should-refuse question refused, or an answerable one answered rightly.
+    (Refusing a question that would have been answered wrongly costs nothing.)"""
+    return float((refused & ~answerable).sum() + (~refused & right & answerable).sum()) / len(answerable)
+
+
+def sweep(name: str, decision: np.ndarray, thresholds: np.ndarray, rows: list[dict[str, Any]], right: np.ndarray,
+          max_over_refusal: float) -> tuple[float, float, str] | None:
+    """Print refusal recall / over-refusal / accuracy / utility per tuning set as the threshold on `decision`
+    moves; return (utility, threshold, name) of the best threshold within the over-refusal bound."""
+    answerable = np.array([r["case"].answerable for r in rows])
+    sets = np.array([r["set"] for r in rows])
+    print(f"\n{name}: refusal recall / over-refusal / best-sentence accuracy / utility")
+    print("threshold  " + "  ".join(f"{s:^30}" for s in ("squad2", "news", "all")))
+    best = None
+    for t in thresholds:
+        refused = decision < t
+        cells = []
+        for part in ("squad2", "news", "all"):
+            m = np.ones(len(rows), bool) if part == "all" else sets == part
+            rec = float(refused[m & ~answerable].mean()) if (m & ~answerable).any() else float("nan")
+            cells.append(f"{rec:.3f} / {float(refused[m & answerable].mean()):.3f} / "
+                         f"{float((right & ~refused)[m & answerable].mean()):.3f} / "
+                         f"{utility(refused[m], right[m], answerable[m]):.3f}")
+        print(f"  {t:.2f}     " + "  ".join(f"{c:^30}" for c in cells))
+        u = utility(refused, right, answerable)
+        if float(refused[answerable].mean()) <= max_over_refusal and (best is None or u > best[0]):
+            best = (u, float(t), name)
+    return best
+
+
+def report(rows: list[dict[str, Any]], max_over_refusal: float) -> int:
+    answerable_rows = [r for r in rows if r["case"].answerable]
     for name in ("squad2", "news"):
         part = [r for r in rows if r["set"] == name]
         yes = [r for r in part if r["case"].answerable]
         print(f"tuning {name}: {len(yes)} answerable, {len(part) - len(yes)} should refuse; a gold answer is in "
               f"some pool sentence for {float(np.mean([r['y'].any() for r in yes])):.3f}")
-    current = np.array([assistant.ranker.weights.get(f, 0.0) for f in FEATURES])
+    current = np.array([DEFAULT_WEIGHTS.get(f, 0.0) for f in FEATURES])
     print(f"current weights {dict(zip(FEATURES, current.tolist(), strict=True))}: "
-          f"best sentence right {best_scores(answerable, current)[1].mean():.3f}")
+          f"best sentence right {best_scores(answerable_rows, current)[1].mean():.3f}")
     weights, accuracy = fit(rows)
     print(f"fitted weights {weights}: best sentence right {accuracy:.3f}")
     w = np.array([weights[f] for f in FEATURES])
@@ -180,44 +217,27 @@ def main(argv: list[str] | None = None) -> int:
         if w[i]:
             w0 = w.copy()
             w0[i] = 0.0
-            print(f"  without {f:<9} {best_scores(answerable, w0)[1].mean():.3f} ({best_scores(answerable, w0)[1].mean() - accuracy:+.3f})")
-    print("\nabstention on the best sentence's score alone:")
-    print("threshold  refusal_recall  over_refusal  answer_accuracy(best sentence)")
-    for t, rec, over, acc in threshold_curve(rows, w)[::4]:
-        print(f"  {t:.2f}      {rec:.3f}          {over:.3f}         {acc:.3f}")
+            without = best_scores(answerable_rows, w0)[1].mean()
+            print(f"  without {f:<9} {without:.3f} ({without - accuracy:+.3f})")
 
-    # The logistic abstention model, with a curve from 2-fold cross-validation (each half scored by a model
-    # fitted on the other), then refitted on everything for the defaults.
+    support, right = best_scores(rows, w)
+    candidates = [sweep("abstention on the best sentence's score", support, np.round(np.arange(0.2, 1.01, 0.04), 2),
+                        rows, right, max_over_refusal)]
+    # The logistic model: a curve from 2-fold cross-validation (each half scored by a model fitted on the
+    # other), then refitted on everything for the defaults.
     S = abstention_signals(rows, w)
     y = np.array([r["case"].answerable for r in rows], dtype=np.float64)
-    _, right = best_scores(rows, w)
     folds = np.arange(len(rows)) % 2
     p = np.zeros(len(rows))
     for k in (0, 1):
         p[folds == k] = probabilities(S[folds == k], fit_logistic(S[folds != k], y[folds != k]))
-    answerable = y == 1
-    sets = np.array([r["set"] for r in rows])
-    print("\nlogistic abstention (cross-validated), per tuning set: refusal recall / over-refusal / best-sentence accuracy")
-    print("min_support  " + "  ".join(f"{name:^26}" for name in ("squad2", "news", "all")))
-    chosen = None
-    for t in np.round(np.arange(0.05, 0.96, 0.05), 2):
-        refused = p < t
-        cells = []
-        for name in ("squad2", "news", "all"):
-            m = np.ones(len(rows), bool) if name == "all" else sets == name
-            rec = float(refused[m & ~answerable].mean()) if (m & ~answerable).any() else float("nan")
-            over = float(refused[m & answerable].mean())
-            acc = float((right & ~refused)[m & answerable].mean())
-            cells.append(f"{rec:.3f} / {over:.3f} / {acc:.3f}")
-        print(f"  {t:.2f}       " + "  ".join(f"{c:^26}" for c in cells))
-        over_all = float(refused[answerable].mean())
-        if over_all <= args.max_over_refusal:
-            chosen = (t, float(refused[~answerable].mean()), over_all, float((right & ~refused)[answerable].mean()))
-    coefficients = fit_logistic(S, y)
-    print(f"\ncoefficients (all data): {coefficients}")
+    candidates.append(sweep("logistic abstention (cross-validated)", p, np.round(np.arange(0.05, 0.96, 0.05), 2),
+                            rows, right, max_over_refusal))
+    print(f"\nlogistic coefficients (all data): {fit_logistic(S, y)}")
+    chosen = max((c for c in candidates if c), default=None)
     if chosen:
-        print(f"min_support = {chosen[0]:.2f}: refusal recall {chosen[1]:.3f}, over-refusal {chosen[2]:.3f}, "
-              f"accuracy {chosen[3]:.3f} (bound: over-refusal <= {args.max_over_refusal})")
+        print(f"best within over-refusal <= {max_over_refusal}: {chosen[2]}, threshold {chosen[1]:.2f}, "
+              f"utility {chosen[0]:.3f} (right decisions per question)")
     return 0
 
 

@@ -34,7 +34,7 @@ class ExtractiveAnswerer:
     """Answers with the best sentence (and a second one close behind it), each cited as an exact span, or
     abstains when the probability that the best sentence answers (`support`) is under `min_support`."""
 
-    def __init__(self, ranker: SentenceRanker, min_support: float = 0.5, max_sentences: int = 2,
+    def __init__(self, ranker: SentenceRanker, min_support: float = 0.35, max_sentences: int = 2,
                  second_margin: float = 0.06, abstention: AbstentionModel | None = None) -> None:
         self.ranker = ranker
         self.abstention = abstention or AbstentionModel()

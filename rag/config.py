@@ -34,9 +34,10 @@ class Settings:
     candidate_pool: int = 20
     top_k: int = 5
     max_answer_sentences: int = 2
-    # Abstain when the probability that the best sentence answers (rag/abstain.py) is below this: the
-    # highest value keeping over-refusal of answerable SQuAD tuning questions within 10% (evals/tune.py).
-    min_support: float = 0.5
+    # Abstain when the probability that the best sentence answers (rag/abstain.py) is below this: of the
+    # thresholds keeping over-refusal of the answerable tuning questions within 10%, the one with the most
+    # right decisions (refused should-refuse + rightly answered answerable; `python -m evals.tune`).
+    min_support: float = 0.35
     # Near-duplicate passages (one wire story in several outlets) collapse to one: the earliest published,
     # or the first of these sources (comma-separated) when present.
     preferred_sources: str = ""
