@@ -50,12 +50,17 @@ def render_answer(answer: Any) -> str:
     """Answer -> Markdown: the text, then its numbered sources with their quotes. Article text is escaped."""
     if answer.abstained:
         return f"🛈 *{_escape(answer.text)}*"
-    lines = [_escape(answer.text), "", "**Sources**"]
+    lines = [f"**{_escape(answer.short_answer)}**", ""] if answer.short_answer else []
+    lines += [_escape(answer.text), "", "**Sources**"]
     for c in answer.citations:
         meta = " · ".join(_escape(x) for x in (c.source, c.published) if x)
         title = _escape(c.title or c.doc_id)
         link = f" — <{_escape(c.url)}>" if c.url.startswith(("http://", "https://")) else ""
         lines.append(f"{c.id}. **{title}**{(' (' + meta + ')') if meta else ''}{link}  \n   “{_escape(c.quote)}”")
+        if c.also_in:
+            lines.append("   also in: " + "; ".join(_escape(", ".join(x for x in (r.source or r.title or r.doc_id,
+                                                                                  r.published) if x))
+                                                  for r in c.also_in))
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from evals.charts import write_abstention_chart, write_chart
 from evals.datasets import DATASETS, default_data_dir, load_dataset
 from evals.gold import GoldCase, GoldError, load_gold
 from evals.metrics import (
@@ -146,75 +147,6 @@ def compare_table(ours: dict[str, Any], base: dict[str, Any], ks: list[int]) -> 
              f"{'-' * width}  {'-' * 10}  {'-' * 10}  {'-' * 7}"]
     lines += [f"{m.ljust(width)}  {a:>10}  {b:>10}  {r:>7}  {note}".rstrip() for m, a, b, r, note in rows]
     return "\n".join(lines)
-
-
-def write_chart(path: Path, ours: dict[str, Any], base: dict[str, Any] | None, ks: list[int], title: str) -> bool:
-    """hit@k and answer-in-top-k per k for rag and the baseline, with rag's answer accuracy; False without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, name, label in ((axes[0], "hit", "gold article in top k (hit@k)"),
-                            (axes[1], "answer_in_top", "gold answer in top-k passages")):
-        for agg, system, style in ((ours, "rag", "o-"), (base, "LlamaIndex default", "s--")):
-            if agg is None:
-                continue
-            values = [agg.get(f"{name}@{k}") for k in ks]
-            if all(v is None for v in values):
-                continue
-            ax.plot(ks, [float("nan") if v is None else v for v in values], style, label=system)
-        if name == "answer_in_top" and ours.get("answer_accuracy") is not None:
-            ax.axhline(ours["answer_accuracy"], color="gray", linestyle=":", label="rag answer accuracy")
-        ax.set_title(label)
-        ax.set_xlabel("k")
-        ax.set_xticks(ks)
-        ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend(loc="lower right")
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
-
-
-def write_abstention_chart(path: Path, curve: list[dict[str, Any]], min_support: float, title: str) -> bool:
-    """Refusal recall against over-refusal as the support threshold moves, the configured one marked."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    points = [c for c in curve if c["refusal_recall"] is not None and c["over_refusal"] is not None]
-    if not points:
-        return False
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    ax.plot([c["over_refusal"] for c in points], [c["refusal_recall"] for c in points], "-", color="tab:blue")
-    current = min(points, key=lambda c: abs(c["threshold"] - min_support))
-    ax.plot([current["over_refusal"]], [current["refusal_recall"]], "o", color="tab:red",
-            label=f"min_support = {min_support:g}")
-    for c in points[:: max(1, len(points) // 6)]:
-        ax.annotate(f"{c['threshold']:.2f}", (c["over_refusal"], c["refusal_recall"]), fontsize=7,
-                    textcoords="offset points", xytext=(4, -8))
-    ax.set_xlabel("over-refusal (answerable questions refused)")
-    ax.set_ylabel("refusal recall (should-refuse questions refused)")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    ax.set_title(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
 
 
 def format_table(agg: dict[str, Any], ks: list[int]) -> str:

@@ -11,6 +11,7 @@ from rag.cite import make_citation
 from rag.lexical import answer_type
 from rag.rerank import Candidate, SentenceRanker
 from rag.sentences import sentence_spans
+from rag.short import short_answer
 from rag.types import Answer, Article, Citation, Passage
 
 REFUSAL = "The articles in the corpus don't say."
@@ -59,7 +60,7 @@ class ExtractiveAnswerer:
             if cand.score >= best.score - self.second_margin and cand.text != best.text:
                 chosen.append(cand)
         chosen.sort(key=lambda c: (c.doc_id != best.doc_id, c.doc_id, c.start_char))
-        short = ""
+        short = short_answer(question, best.text)
         if answer_type(question) == "person":
             named = _naming_sentence(best, articles[best.doc_id])
             if named is not None:

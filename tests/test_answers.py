@@ -100,3 +100,20 @@ def test_search_reranks_passages_by_their_best_sentence(seed_assistant) -> None:
     passages = seed_assistant.search("How many police and National Guard officers were killed?", top_k=3)
     assert len(passages) == 3 and "18 police and National Guard officers were killed" in passages[0].text
     assert passages[0].score >= passages[1].score >= passages[2].score
+
+
+@pytest.mark.parametrize(("question", "short"), [
+    ("How many protesters were killed?", "26"),
+    ("How many police and National Guard officers were wounded?", "748"),
+    ("When did the protests in Kazakhstan begin?", "January 2"),
+    ("Who was given the interim duties of prime minister?", "Alikhan Smailov"),
+])
+def test_short_answer_is_the_asked_for_span_of_the_cited_sentence(seed_assistant, question: str, short: str) -> None:
+    answer = seed_assistant.ask(question)
+    assert answer.short_answer == short
+    assert any(short in c.quote for c in answer.citations)
+
+
+def test_who_is_question_gets_no_name_as_short_answer(seed_assistant) -> None:
+    answer = seed_assistant.ask("Who is Ruslan Osipenko?")
+    assert not answer.abstained and answer.short_answer == ""
