@@ -37,6 +37,8 @@ def write_chart(path: Path, ours: dict[str, Any], base: dict[str, Any] | None, k
     plt = _pyplot()
     if plt is None:
         return False
+    if all((agg or {}).get(f"hit@{k}") is None for agg in (ours, base) for k in ks):
+        return False  # no answerable case: nothing to draw
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, name, label in ((axes[0], "hit", "gold article in top k (hit@k)"),
                             (axes[1], "answer_in_top", "gold answer in top-k passages")):

@@ -281,11 +281,11 @@ def main(args: argparse.Namespace) -> int:
             out = Path(args.report)
             write_reports(out, report, table, comparison)
             charted = write_chart(out / "retrieval.png", agg, base_agg, ks, f"{args.gold}: {len(cases)} cases")
-            if report["abstention_curve"] and any(not r["answerable"] for r in results) and charted:
-                write_abstention_chart(out / "abstention.png", report["abstention_curve"], settings.min_support,
-                                       f"{args.gold}: abstention trade-off")
-            print(f"eval: wrote {out}/report.json, report.md" + (", retrieval.png" if charted else
-                  " (no chart: matplotlib is not installed; pip install '.[eval]')"))
+            curve = any(not r["answerable"] for r in results) and write_abstention_chart(
+                out / "abstention.png", report["abstention_curve"], settings.min_support,
+                f"{args.gold}: abstention trade-off")
+            charts = [name for name, made in (("retrieval.png", charted), ("abstention.png", curve)) if made]
+            print(f"eval: wrote {out}/report.json, report.md" + "".join(f", {c}" for c in charts))
     failed = [f"{m}={agg.get(m)} < {v}" for m, v in gates.items() if agg.get(m) is None or agg[m] < v]
     if missing:
         failed.append(f"{len(missing)} gold evidence quotes are not in the corpus")

@@ -31,7 +31,7 @@ class Settings:
     # Retrieval and answering: `retrieval` is hybrid (dense + BM25, fused), dense or keyword;
     # `candidate_pool` passages are re-ranked by their sentences and the best `top_k` kept.
     retrieval: str = "hybrid"
-    candidate_pool: int = 20
+    candidate_pool: int = 8
     top_k: int = 5
     max_answer_sentences: int = 2
     # Abstain when the probability that the best sentence answers (rag/abstain.py) is below this: of the
