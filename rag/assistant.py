@@ -103,8 +103,8 @@ class Assistant:
             filters: Filters | None = None, passages: Sequence[Passage] | None = None) -> Answer:
         """Answer from the corpus with citations, or abstain. `history` is [(question, answer), ...].
 
-        `passages` answers from already retrieved passages (as `search` returns them) instead of retrieving;
-        the evaluation uses it to retrieve once for both its retrieval and answer metrics."""
+        `passages`: answer from these (e.g. what `search` returned, then narrowed by the caller) instead of
+        retrieving. Timings: `retrieve` covers retrieval and sentence re-ranking, `answer` the composing."""
         started = time.perf_counter()
         question = _clean_question(question)
         if not re.search(r"\w", question):

@@ -1,4 +1,4 @@
-"""Question (+ chat history) -> the top-k live passages from Chroma, with their articles' metadata."""
+"""Question (+ chat history) -> the top-k live passages: dense (Chroma) and BM25 (catalog FTS5), fused."""
 
 from __future__ import annotations
 
