@@ -216,7 +216,8 @@ def main(args: argparse.Namespace) -> int:
             corpus = [str(f) for f in files] + corpus
         else:
             raise GoldError(f"{args.gold!r} is neither a gold .jsonl file nor a dataset ({', '.join(DATASETS)})")
-        if getattr(args, "baseline", False) and not corpus:
+        with_baseline = bool(getattr(args, "baseline", False))
+        if with_baseline and not corpus:
             raise GoldError("--baseline builds both pipelines from the same files: give --corpus PATH")
         settings = Settings.from_env().with_overrides(index_dir=args.index or work / "index", top_k=args.top_k,
                                                       chroma_url=args.chroma_url)
@@ -238,7 +239,7 @@ def main(args: argparse.Namespace) -> int:
                     "rss_growth_mb": round(_rss_mb() - rss_before, 1)})
         base_agg: dict[str, Any] | None = None
         base_results: list[dict[str, Any]] = []
-        if getattr(args, "baseline", False):
+        if with_baseline:
             from evals.baseline import LlamaIndexBaseline
             from rag.embed import SentenceEmbedding
 

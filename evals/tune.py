@@ -61,6 +61,11 @@ def collect(assistant: Any, cases: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def rescore(row: dict[str, Any], w: np.ndarray) -> np.ndarray:
+    """A question's sentence scores under weights w: SentenceRanker.score's sum, with its type penalty."""
+    return row["X"] @ w - row["penalty"] * (1.0 - row["X"][:, FEATURES.index("type")])
+
+
 def best_scores(rows: list[dict[str, Any]], w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(support score of each question's best sentence, does that sentence hold a gold answer)."""
     support = np.full(len(rows), -9.0)
@@ -68,7 +73,7 @@ def best_scores(rows: list[dict[str, Any]], w: np.ndarray) -> tuple[np.ndarray, 
     for i, r in enumerate(rows):
         if len(r["y"]) == 0:
             continue
-        scores = r["X"] @ w - r["penalty"] * (1.0 - r["X"][:, FEATURES.index("type")])
+        scores = rescore(r, w)
         j = int(np.argmax(scores))
         support[i], right[i] = scores[j], r["y"][j]
     return support, right
@@ -91,7 +96,7 @@ def abstention_signals(rows: list[dict[str, Any]], w: np.ndarray) -> np.ndarray:
     for r in rows:
         ranked = r["ranked"]
         if ranked:
-            scores = r["X"] @ w - r["penalty"] * (1.0 - r["X"][:, FEATURES.index("type")])
+            scores = rescore(r, w)
             order = np.argsort(-scores)
             ranked = [replace(ranked[i], score=float(scores[i])) for i in order]
         values = signals(r["qweights"], r["case"].question, ranked)

@@ -32,7 +32,7 @@ from ingest.load import RawRecord, SourceFile, discover, read_records
 from rag.catalog import Catalog, DocumentWrite, FileRecord
 from rag.errors import IndexLockedError, IngestError
 from rag.store import VectorIndex
-from rag.types import Article, Chunk, IngestReport, SkippedFile
+from rag.types import Article, Chunk, IngestReport, SkippedFile, published_day
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,6 @@ def to_article(record: RawRecord) -> Article:
         authors=tuple(meta.get("authors", ())),
         find_title=not meta.get("title") and record.format != "jsonl",
     )
-
-
-def published_day(published: str) -> int:
-    """2022-01-07 -> 20220107 (a sortable number Chroma can filter on); 2022 -> 20220000; '' -> 0."""
-    digits = published.replace("-", "")[:8]
-    return int(digits.ljust(8, "0")) if digits.isdigit() else 0
 
 
 def article_hash(article: Article, fingerprint: str) -> str:

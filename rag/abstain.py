@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from rag.lexical import stem, tokens
 from rag.rerank import FEATURES, Candidate
 
+_NUMBER = re.compile(r"\d[\d.,]*")
 SIGNALS = ("score", "dense", "coverage", "context", "margin", "missing_rare", "missing_number", "type")
 # Fitted by `python -m evals.tune` on 600 answerable + 300 unanswerable SQuAD 2.0 questions outside the
 # evaluation sample, RealTime QA's June questions and the even half of MultiHop-RAG's against the 2022 news
@@ -32,11 +33,12 @@ def signals(question_weights: Mapping[str, float], question: str, ranked: Sequen
     if not ranked:
         return dict.fromkeys(SIGNALS, 0.0)
     best = ranked[0]
-    seen = {stem(t) for t in tokens(f"{best.context} {best.text}")}
+    words = tokens(f"{best.context} {best.text}")
+    seen = {stem(t) for t in words}
     top = max(question_weights.values(), default=0.0) or 1.0
     missing = [w for s, w in question_weights.items() if s not in seen]
-    numbers = {t for t in tokens(question) if re.fullmatch(r"\d[\d.,]*", t)}
-    text_numbers = {t for t in tokens(f"{best.context} {best.text}") if re.fullmatch(r"\d[\d.,]*", t)}
+    numbers = {t for t in tokens(question) if _NUMBER.fullmatch(t)}
+    text_numbers = {t for t in words if _NUMBER.fullmatch(t)}
     f = dict(zip(FEATURES, best.features, strict=False))
     return {
         "score": best.score,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import IndexMismatchError
-from rag.types import Article, Chunk
+from rag.types import Article, Chunk, published_day
 
 SCHEMA_VERSION = "1"
 
@@ -38,14 +38,12 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 """
 # Keyword (BM25) index rows share the chunk's rowid, and are written and deleted in the same
 # transaction as the chunk: the keyword index can never disagree with the live chunks.
+# `published_day` is rag.types.published_day, registered as an SQL function on the connection.
 _FTS_INSERT = (
     "INSERT INTO chunks_fts (rowid, title, text, chunk_id, source, published_day) "
     "SELECT c.rowid, d.title, substr(d.text, c.start_char + 1, c.end_char - c.start_char), c.chunk_id, d.source, "
-    "{day} FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+    "published_day(d.published) FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
 )
-# published '2022-01-07' -> 20220107, '2022-01' -> 20220100, '2022' -> 20220000, '' -> 0 (as ingest.published_day).
-_DAY_SQL = ("CASE WHEN d.published GLOB '[0-9][0-9][0-9][0-9]*' THEN "
-            "CAST(substr(replace(d.published, '-', '') || '00000000', 1, 8) AS INTEGER) ELSE 0 END")
 
 
 @dataclass(frozen=True)
@@ -83,12 +81,13 @@ class Catalog:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._db.create_function("published_day", 1, published_day, deterministic=True)
         with self._lock:
             self._db.executescript(_SCHEMA)
             if self.meta("keyword_index") != "1":  # an index made before the keyword index existed
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.execute("DELETE FROM chunks_fts")
-                self._db.execute(_FTS_INSERT.format(day=_DAY_SQL))
+                self._db.execute(_FTS_INSERT)
                 self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('keyword_index', '1')")
                 self._db.execute("COMMIT")
 
@@ -324,7 +323,7 @@ class Catalog:
                         "INSERT INTO chunks (chunk_id, doc_id, idx, start_char, end_char) VALUES (?, ?, ?, ?, ?)",
                         [(c.id, c.doc_id, c.index, c.start_char, c.end_char) for c in w.chunks],
                     )
-                    self._db.execute(_FTS_INSERT.format(day=_DAY_SQL) + " WHERE c.doc_id = ?", (a.id,))
+                    self._db.execute(_FTS_INSERT + " WHERE c.doc_id = ?", (a.id,))
                 for f in files:
                     self._db.execute(
                         "INSERT OR REPLACE INTO files (path, mtime_ns, size, doc_ids) VALUES (?, ?, ?, ?)",

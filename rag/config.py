@@ -11,6 +11,7 @@ from typing import Any
 from rag.errors import ConfigError
 
 DEFAULT_INDEX_DIR = ".rag"
+RETRIEVAL_MODES = ("hybrid", "dense", "keyword")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Settings:
             raise ConfigError(
                 f"chunk_overlap_sentences must be >= 0, got {self.chunk_overlap_sentences}"
             )
-        if self.retrieval not in ("hybrid", "dense", "keyword"):
+        if self.retrieval not in RETRIEVAL_MODES:
             raise ConfigError(f"retrieval must be hybrid, dense or keyword, got {self.retrieval!r}")
         if self.candidate_pool < 1:
             raise ConfigError(f"candidate_pool must be at least 1, got {self.candidate_pool}")

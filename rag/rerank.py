@@ -111,9 +111,10 @@ class SentenceRanker:
         w = self.weights
         scored = []
         for cand, context, sim in zip(cands, contexts, dense, strict=False):
-            own = {stem(t) for t in tokens(cand.text)}
+            words = tokens(cand.text)
+            own = {stem(t) for t in words}
             around = own | {stem(t) for t in tokens(context)}
-            lower = {t.lower() for t in tokens(cand.text)}
+            lower = {t.lower() for t in words}
             features = (
                 float(sim),
                 sum(v for s, v in weights.items() if s in own) / total_weight,
@@ -132,13 +133,13 @@ class SentenceRanker:
 
     def rerank(self, passages: Sequence[Passage], ranked: Sequence[Candidate]) -> list[Passage]:
         """Passages ordered by their best sentence's score (which becomes the passage's score)."""
-        best: dict[tuple[str, int], float] = {}
+        best: dict[int, float] = {}  # passage index -> its best sentence's score (overlapping passages share one)
         for c in ranked:
             for i, p in enumerate(passages):
                 if p.doc_id == c.doc_id and p.start_char <= c.start_char < p.end_char:
-                    best[(p.doc_id, i)] = max(best.get((p.doc_id, i), -9.0), c.score)
-        order = sorted(range(len(passages)), key=lambda i: -best.get((passages[i].doc_id, i), -9.0))
-        return [replace(passages[i], score=round(best.get((passages[i].doc_id, i), 0.0), 4)) for i in order]
+                    best[i] = max(best.get(i, c.score), c.score)
+        order = sorted(range(len(passages)), key=lambda i: -best.get(i, -9.0))
+        return [replace(passages[i], score=round(best.get(i, 0.0), 4)) for i in order]
 
     def _vectors(self, cands: Sequence[Candidate]) -> Any:
         """Sentence vectors, from a bounded cache keyed by (doc_id, start, text)."""

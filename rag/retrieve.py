@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rag.catalog import Catalog
+from rag.config import RETRIEVAL_MODES
 from rag.lexical import STOPWORDS, tokens
 from rag.store import VectorIndex
 from rag.types import Filters, Passage
@@ -48,7 +49,7 @@ class Retriever:
 
     def __init__(self, embed_model: Any, vectors: VectorIndex, catalog: Catalog, mode: str = "hybrid",
                  rrf_k: int = 60) -> None:
-        if mode not in ("hybrid", "dense", "keyword"):
+        if mode not in RETRIEVAL_MODES:
             raise ValueError(f"retrieval mode is hybrid, dense or keyword, not {mode!r}")
         self.embed_model = embed_model
         self.vectors = vectors
@@ -60,26 +61,24 @@ class Retriever:
         if not re.search(r"\w", query) or top_k <= 0:
             return []
         filters = filters or Filters()
-        ranked: dict[str, float] = {}
+        dense: list[str] = []
+        keyword: list[str] = []
         if self.mode != "keyword":
             embedding = self.embed_model.get_query_embedding(query)
-            hits = self.vectors.query(embedding, top_k * _OVERFETCH, where=filters.chroma_where())
-            live = set(self.catalog.live_chunk_ids(cid for cid, _ in hits))
-            for rank, cid in enumerate(c for c, _ in hits if c in live):
-                ranked[cid] = ranked.get(cid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+            dense = [cid for cid, _ in self.vectors.query(embedding, top_k * _OVERFETCH, where=filters.chroma_where())]
         if self.mode != "dense":
-            terms = keyword_terms(query)
-            for rank, (cid, _) in enumerate(self.catalog.keyword_search(terms, top_k, filters.sources,
-                                                                          filters.day_range())):
+            keyword = [cid for cid, _ in self.catalog.keyword_search(keyword_terms(query), top_k, filters.sources,
+                                                                   filters.day_range())]
+        chunks = self.catalog.chunks(dense + keyword)  # live chunks only: Chroma may hold uncommitted vectors
+        ranked: dict[str, float] = {}
+        for ids in (dense, keyword):  # reciprocal rank fusion over each list's live chunks
+            for rank, cid in enumerate(c for c in ids if c in chunks):
                 ranked[cid] = ranked.get(cid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
         best = sorted(ranked, key=lambda c: -ranked[c])[:top_k]
-        chunks = self.catalog.chunks(best)
-        articles = self.catalog.articles(c.doc_id for c in chunks.values())
+        articles = self.catalog.articles(chunks[c].doc_id for c in best)
         passages = []
         for cid in best:
-            chunk = chunks.get(cid)
-            if chunk is None:
-                continue
+            chunk = chunks[cid]
             a = articles[chunk.doc_id]
             passages.append(
                 Passage(doc_id=chunk.doc_id, chunk_id=chunk.id, text=chunk.text, start_char=chunk.start_char,

@@ -89,7 +89,17 @@ class Answer:
     passages: tuple[Passage, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
     short_answer: str = ""  # the phrase answering the question, when one was found
-    support: float = 0.0  # the best sentence's score: the answer is given when it reaches min_support
+    support: float = 0.0  # p(the best sentence answers), rag/abstain.py: answered when it reaches min_support
+
+
+def published_day(published: str) -> int:
+    """2022-01-07 -> 20220107 (a sortable number Chroma and the keyword index filter on); 2022 -> 20220000; '' -> 0.
+
+    >>> [published_day(d) for d in ("2022-01-07", "2022-01", "2022", "")]
+    [20220107, 20220100, 20220000, 0]
+    """
+    digits = published.replace("-", "")[:8]
+    return int(digits.ljust(8, "0")) if digits.isdigit() else 0
 
 
 @dataclass(frozen=True)
@@ -117,7 +127,7 @@ class Filters:
         """
         if not (self.published_from or self.published_to):
             return None
-        low = int(self.published_from.replace("-", "").ljust(8, "0")) if self.published_from else 1
+        low = published_day(self.published_from) if self.published_from else 1
         high = int(self.published_to.replace("-", "").ljust(8, "9")) if self.published_to else 99999999
         return low, high
 
