@@ -9,7 +9,8 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install index run test lint eval bench clean
+.PHONY: install index run test lint eval bench screenshots clean
+CHROMIUM := /usr/bin/chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The browser tests drive Debian's Chromium (never a browser download).
+$(CHROMIUM):
+	apt-get install -y chromium >/dev/null || (apt-get update >/dev/null && apt-get install -y chromium >/dev/null)
+
 # Idempotent: unchanged files are skipped by size and mtime, so this is instant once built.
 index: install
 	$(BIN)/rag ingest corpus/ --index $(INDEX) --sync
@@ -34,7 +39,7 @@ lint: install
 	$(BIN)/ruff check rag ingest evals tests app.py
 	$(BIN)/mypy rag ingest evals app.py
 
-test: install
+test: install $(CHROMIUM)
 	$(BIN)/python -m pytest
 	$(BIN)/rag eval evals/gold/seed.jsonl --corpus corpus/ --index $$(mktemp -d) --report reports/seed \
 		--fail-under answer_accuracy=0.8 citation_precision=0.85 citation_recall=0.8 refusal_recall=0.95 refusal_precision=0.75 span_exact=1.0
@@ -43,6 +48,10 @@ eval: install
 	$(BIN)/rag eval squad2 --baseline --report reports/squad2
 	$(BIN)/rag eval realtimeqa --baseline --index reports/.news-index --report reports/realtimeqa
 	$(BIN)/rag eval multihop --index reports/.news-index --report reports/multihop
+
+# The README's screenshots of the chat and the corpus tab, taken by the browser tests.
+screenshots: install $(CHROMIUM)
+	RAG_SCREENSHOT_DIR=docs $(BIN)/python -m pytest tests/test_browser.py -q
 
 clean:
 	rm -rf $(VENV) $(INDEX) reports

@@ -1,13 +1,25 @@
-"""The Gradio chat page over one shared Assistant: layout, events and formatting only."""
+"""The Gradio web page over one shared Assistant: layout, events and formatting only.
+
+Chat tab: streamed answers whose [n] markers open the cited passage in the side panel (client-side, see _HEAD),
+example questions on an empty chat, settings (top-k, source and date filters) applied per question. Corpus tab:
+upload and ingest files, the document list, delete, re-sync. Everything from an article (text, titles, URLs) is
+escaped before it reaches the page.
+"""
 
 from __future__ import annotations
 
 import argparse
-import html as _html
+import hashlib
+import html
 import os
+import re
+import shutil
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 EXAMPLES = [
@@ -16,25 +28,71 @@ EXAMPLES = [
     "Who was given the interim duties of prime minister?",
     "Which countries sent troops to Kazakhstan?",
 ]
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MAX_TURNS_WITH_SOURCES = 30  # older answers keep their text; their source cards leave the side panel
+STREAM_WORDS = 3  # an extractive answer is revealed a few words at a time ...
+STREAM_DELAY_S = 0.012  # ... at about 250 words/s: under half a second for a two-sentence answer
+PANEL_HINT = "Click a citation such as [1] in an answer to read its source here."
+
+# The [n] markers are links to #src-<turn>-<n>; one listener shows the matching card in the side panel. The
+# listener runs in the capture phase so the chatbot's own link handling (new tab) never sees the click.
+_HEAD = """
+<script>
+document.addEventListener("click", function (event) {
+  const link = event.target && event.target.closest ? event.target.closest('a[href^="#src-"]') : null;
+  if (!link) return;
+  event.preventDefault();
+  event.stopPropagation();
+  const panel = document.getElementById("source-panel");
+  if (!panel) return;
+  const id = link.getAttribute("href").slice(1);
+  let found = null;
+  panel.querySelectorAll(".source-card").forEach(function (card) {
+    const open = card.id === id;
+    card.hidden = !open;
+    if (open) found = card;
+  });
+  const hint = panel.querySelector(".source-hint");
+  if (hint) hint.hidden = found !== null;
+  if (found) found.scrollIntoView({block: "nearest"});
+}, true);
+</script>
+"""
+_CSS = """
+#source-panel .source-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 12px; }
+#source-panel .source-card mark { background: #fde68a; color: #111; padding: 0 2px; }
+#source-panel .source-meta { color: var(--body-text-color-subdued); font-size: 0.9em; margin: 4px 0 8px; }
+#source-panel .source-context { white-space: pre-wrap; line-height: 1.5; }
+#source-panel .source-url { word-break: break-all; }
+"""
 
 _assistant: Any = None
 _assistant_lock = threading.Lock()
+_index_dir: str | None = None
 
 
-def get_assistant(index_dir: str | None = None) -> Any:
-    """The process-wide Assistant (created on first use)."""
+# -- the shared Assistant ----------------------------------------------------------------------------------
+def get_assistant() -> Any:
+    """The process-wide Assistant, opened on first use (and retried on the next request if opening failed)."""
     global _assistant
     with _assistant_lock:
         if _assistant is None:
             from rag.assistant import Assistant
 
-            _assistant = Assistant(index_dir=index_dir)
+            _assistant = Assistant(index_dir=_index_dir)
         return _assistant
 
 
+def _problem(exc: Exception) -> str:
+    """A RagError as a message a user can act on, in the page."""
+    return f"⚠️ **The assistant can't answer right now.** {_escape(str(exc))}"
+
+
+# -- formatting ----------------------------------------------------------------------------------------------
 def _escape(text: str) -> str:
-    """Article text shown as text: no tag in it can render or run."""
-    return _html.escape(text, quote=False)
+    """Article text shown as text: no tag in it can render or run, no Markdown in it can format."""
+    text = html.escape(text, quote=True)
+    return re.sub(r"([\\`*_{}\[\]#|~])", r"\\\1", text)
 
 
 def _message_text(content: Any) -> str:
@@ -46,22 +104,70 @@ def _message_text(content: Any) -> str:
     return str(content)
 
 
-def render_answer(answer: Any) -> str:
-    """Answer -> Markdown: the text, then its numbered sources with their quotes. Article text is escaped."""
+def _cite_link(turn: int, number: int) -> str:
+    return f'<a href="#src-{turn}-{number}" title="show source {number}">[{number}]</a>'
+
+
+def _safe_url(url: str) -> str:
+    """Only http(s) URLs become links; anything else (javascript:, data:) is dropped."""
+    return url if re.match(r"https?://", url or "", re.IGNORECASE) else ""
+
+
+def render_answer(answer: Any, turn: int) -> str:
+    """Answer -> the chat message (Markdown with [n] links to the side panel). Refusals read as refusals."""
     if answer.abstained:
-        return f"🛈 *{_escape(answer.text)}*"
+        return f"> 🛈 **Not in the articles.** {_escape(answer.text)}"
+    body = re.sub(r"\\\[(\d+)\\\]", lambda m: _cite_link(turn, int(m.group(1))), _escape(answer.text))
     lines = [f"**{_escape(answer.short_answer)}**", ""] if answer.short_answer else []
-    lines += [_escape(answer.text), "", "**Sources**"]
-    for c in answer.citations:
-        meta = " · ".join(_escape(x) for x in (c.source, c.published) if x)
-        title = _escape(c.title or c.doc_id)
-        link = f" — <{_escape(c.url)}>" if c.url.startswith(("http://", "https://")) else ""
-        lines.append(f"{c.id}. **{title}**{(' (' + meta + ')') if meta else ''}{link}  \n   “{_escape(c.quote)}”")
-        if c.also_in:
-            lines.append("   also in: " + "; ".join(_escape(", ".join(x for x in (r.source or r.title or r.doc_id,
-                                                                                  r.published) if x))
-                                                  for r in c.also_in))
+    lines.append(body)
+    if answer.citations:
+        by_article: dict[str, list[Any]] = {}
+        for c in answer.citations:
+            by_article.setdefault(c.doc_id, []).append(c)
+        sources = []
+        for cited in by_article.values():
+            c = cited[0]
+            meta = ", ".join(_escape(x) for x in (c.source, c.published) if x)
+            links = " ".join(_cite_link(turn, x.id) for x in cited)
+            sources.append(f"{links} {_escape(c.title or c.doc_id)}{f' ({meta})' if meta else ''}")
+        lines += ["", "Sources: " + " · ".join(sources)]
     return "\n".join(lines)
+
+
+def render_card(citation: Any, turn: int, article_text: str | None) -> str:
+    """One source card for the side panel: title, source, date, URL, and the quote highlighted in its paragraph."""
+    from rag.cite import quote_context
+
+    e = lambda s: html.escape(s, quote=True)  # noqa: E731
+    if article_text is not None and article_text[citation.start_char:citation.end_char] == citation.quote:
+        before, quote, after = quote_context(article_text, citation.start_char, citation.end_char)
+    else:  # the article changed or left the index since this answer: the quote alone
+        before, quote, after = "", citation.quote, ""
+    meta = " · ".join(e(x) for x in (citation.source, citation.published) if x)
+    url = _safe_url(citation.url)
+    link = (f'<div class="source-url"><a href="{e(url)}" target="_blank" rel="noopener noreferrer nofollow">{e(url)}'
+            "</a></div>" if url else "")
+    also = ""
+    if citation.also_in:
+        where = "; ".join(e(", ".join(x for x in (r.source or r.title or r.doc_id, r.published) if x))
+                          for r in citation.also_in)
+        also = f'<div class="source-meta">The same text is also in: {where}</div>'
+    return (f'<div class="source-card" id="src-{turn}-{citation.id}" hidden>'
+            f'<div><strong>[{citation.id}] {e(citation.title or citation.doc_id)}</strong></div>'
+            f'<div class="source-meta">{meta}</div>{link}'
+            f'<p class="source-context">{e(before)}<mark>{e(quote)}</mark>{e(after)}</p>{also}</div>')
+
+
+def render_panel(turns: Sequence[str]) -> str:
+    return f'<div class="source-hint">{PANEL_HINT}</div>' + "".join(turns[-MAX_TURNS_WITH_SOURCES:])
+
+
+def _reveal(message: str) -> Iterator[str]:
+    """Growing prefixes of a rendered message, a few words at a time; a link or tag is never cut."""
+    tokens = re.findall(r"<a [^>]*>.*?</a>\s*|\S+\s*", message, flags=re.DOTALL)
+    for end in range(STREAM_WORDS, len(tokens), STREAM_WORDS):
+        yield "".join(tokens[:end]).rstrip() + " ▌"
+    yield message
 
 
 def _history_pairs(history: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -72,84 +178,320 @@ def _history_pairs(history: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
         if message.get("role") == "user":
             question = text
         elif message.get("role") == "assistant" and question is not None:
-            pairs.append((question, text))
+            pairs.append((question, re.sub(r"<[^>]+>", "", text)))
             question = None
     return pairs
 
 
-def respond(message: str, history: list[dict[str, Any]], sources: Sequence[str] | None = None,
-            since: str = "", until: str = "") -> tuple[str, list[dict[str, Any]]]:
-    """One chat turn; sources and the published date range (YYYY[-MM[-DD]], inclusive) restrict the articles."""
+# -- chat ----------------------------------------------------------------------------------------------------
+def respond(message: str, history: list[dict[str, Any]], turns: list[str] | None, top_k: float = 5,
+            sources: Sequence[str] | None = None, since: str = "", until: str = "",
+            ) -> Iterator[tuple[str, list[dict[str, Any]], str, list[str]]]:
+    """One chat turn, streamed: (textbox, chat history, side panel, per-turn source cards) after each step."""
     from rag.errors import RagError
     from rag.types import Filters
 
     history = list(history or [])
+    turns = list(turns or [])
     if not message or not message.strip():
-        return "", history
+        yield "", history, render_panel(turns), turns
+        return
+    history += [{"role": "user", "content": message}, {"role": "assistant", "content": "*Searching the articles…*"}]
+    yield "", history, render_panel(turns), turns
     try:
         filters = Filters(sources=tuple(sources or ()), published_from=(since or "").strip(),
                           published_to=(until or "").strip())
     except ValueError as exc:
-        history.extend([{"role": "user", "content": message},
-                        {"role": "assistant", "content": f"⚠️ Filter: {_escape(str(exc))}"}])
-        return message, history
+        history[-1] = {"role": "assistant", "content": f"⚠️ **Check the date filter.** {_escape(str(exc))}"}
+        yield message, history, render_panel(turns), turns
+        return
     try:
-        answer = get_assistant().ask(message, history=_history_pairs(history), filters=filters)
-        reply = render_answer(answer)
+        assistant = get_assistant()
+        if assistant.stats()["documents"] == 0:
+            raise _EmptyIndex()
+        answer = assistant.ask(message, history=_history_pairs(history[:-2]), top_k=int(top_k), filters=filters)
+        articles = {c.doc_id: assistant.article(c.doc_id) for c in answer.citations}
+    except _EmptyIndex:
+        history[-1] = {"role": "assistant", "content": "⚠️ **The index is empty.** Add articles in the Corpus tab "
+                                                       "(or `rag ingest PATH`), then ask again."}
+        yield "", history, render_panel(turns), turns
+        return
     except RagError as exc:
-        reply = f"⚠️ {_escape(str(exc))}"
-    history.extend([{"role": "user", "content": message}, {"role": "assistant", "content": reply}])
-    return "", history
+        history[-1] = {"role": "assistant", "content": _problem(exc)}
+        yield "", history, render_panel(turns), turns
+        return
+    turn = len(turns) + 1
+    reply = render_answer(answer, turn)
+    cards = "".join(render_card(c, turn, getattr(articles.get(c.doc_id), "text", None)) for c in answer.citations)
+    turns.append(cards)
+    panel = render_panel(turns)
+    for partial in _reveal(reply):
+        history[-1] = {"role": "assistant", "content": partial}
+        yield "", history, panel, turns
+        if partial is not reply:
+            time.sleep(STREAM_DELAY_S)
 
 
-def corpus_sources() -> list[str]:
-    """The distinct sources of the indexed articles, for the filter."""
-    return list(get_assistant().sources())
+class _EmptyIndex(Exception):
+    pass
+
+
+def api_answer(question: str, top_k: int = 5, sources: list[str] | None = None, since: str = "",
+               until: str = "") -> dict[str, Any]:
+    """The answer as data: text with [n] markers, citations with exact spans, abstained, short answer, support."""
+    from dataclasses import asdict
+
+    from rag.types import Filters
+
+    answer = get_assistant().ask(question, top_k=int(top_k),
+                                 filters=Filters(sources=tuple(sources or ()), published_from=since.strip(),
+                                                 published_to=until.strip()))
+    return {"text": answer.text, "abstained": answer.abstained, "short_answer": answer.short_answer,
+            "support": round(answer.support, 3), "citations": [asdict(c) for c in answer.citations],
+            "timings_ms": answer.timings_ms}
+
+
+# -- corpus --------------------------------------------------------------------------------------------------
+def accepted_types() -> list[str]:
+    from ingest.load import FORMATS
+
+    return sorted(FORMATS)
+
+
+def uploads_dir() -> Path:
+    return Path(get_assistant().settings.index_dir) / "uploads"
+
+
+def store_uploads(files: Sequence[str], dest: Path, max_bytes: int) -> tuple[dict[Path, str], list[tuple[str, str]]]:
+    """Copy uploaded files under `dest` with generated names (content hash + a cleaned name: no path from the
+    client is ever used). Returns ({stored path: original name}, [(original name, why refused)])."""
+    types = set(accepted_types())
+    stored: dict[Path, str] = {}
+    refused: list[tuple[str, str]] = []
+    dest.mkdir(parents=True, exist_ok=True)
+    for temp in files:
+        temp_path = Path(temp)
+        name = temp_path.name
+        suffix = temp_path.suffix.lower()
+        if suffix not in types:
+            refused.append((name, f"unsupported file type {suffix or '(none)'!r}; accepted: {' '.join(sorted(types))}"))
+            continue
+        size = temp_path.stat().st_size
+        if size > max_bytes:
+            refused.append((name, f"{size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit"))
+            continue
+        digest = hashlib.sha256()
+        with temp_path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", temp_path.stem).strip("-")[:60] or "upload"
+        target = dest / f"{digest.hexdigest()[:16]}-{slug}{suffix}"
+        if not target.exists():
+            partial = target.with_name(target.name + ".part")
+            shutil.copyfile(temp_path, partial)
+            partial.replace(target)
+        stored[target] = name
+    return stored, refused
+
+
+def render_report(report: Any, names: dict[str, str] | None = None, refused: Sequence[tuple[str, str]] = ()) -> str:
+    """An ingest report as HTML: the counts, then every file that was skipped and why."""
+    names = names or {}
+    parts = [f"{report.added} added", f"{report.updated} updated", f"{report.unchanged} unchanged"]
+    if report.removed:
+        parts.append(f"{report.removed} removed")
+    problems = [(name, reason) for name, reason in refused]
+    problems += [(names.get(str(Path(s.path).resolve()), Path(s.path).name), s.reason) for s in report.skipped]
+    out = f"<p><strong>Done:</strong> {', '.join(parts)} ({report.chunks} chunks, {report.seconds:.1f} s).</p>"
+    if problems:
+        items = "".join(f"<li><strong>{html.escape(n)}</strong>: {html.escape(r)}</li>" for n, r in problems)
+        out += f'<div class="ingest-errors"><p>⚠️ {len(problems)} file(s) not added:</p><ul>{items}</ul></div>'
+    return out
+
+
+def document_rows() -> list[list[Any]]:
+    rows = []
+    for d in get_assistant().documents():
+        when = datetime.fromtimestamp(d.ingested_at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+        rows.append([d.title or d.doc_id, d.source, d.published, d.chunks, when, d.doc_id])
+    return rows
+
+
+def corpus_view() -> tuple[Any, ...]:
+    """(summary, document table, delete choices, source filter choices) as they are now."""
+    import gradio as gr
+
+    try:
+        assistant = get_assistant()
+        stats = assistant.stats()
+        docs = assistant.documents()
+        sources = assistant.sources()
+    except Exception as exc:  # RagError, shown in the page
+        return _problem(exc), [], gr.update(choices=[], value=None), gr.update()
+    summary = (f"**{stats['documents']} documents, {stats['chunks']} chunks** in `{assistant.settings.index_dir}`"
+               if stats["documents"] else "**The index is empty.** Upload articles below.")
+    choices = [(f"{d.title or d.doc_id} ({d.source or 'no source'})", d.doc_id) for d in docs]
+    return (summary, document_rows(), gr.update(choices=choices, value=None), gr.update(choices=sources))
+
+
+def _progress_callback(progress: Any) -> Callable[[int, int], None]:
+    return lambda done, total: progress((done, total), desc="Reading and embedding", unit="files")
+
+
+def ingest_uploads(files: Sequence[str] | None, progress: Any = None) -> tuple[Any, ...]:
+    from rag.errors import RagError
+
+    if not files:
+        return ("<p>Choose files to upload first.</p>", *corpus_view())
+    try:
+        assistant = get_assistant()
+        stored, refused = store_uploads(files, uploads_dir(), assistant.settings.max_file_bytes)
+        report = assistant.ingest(list(stored), on_file=_progress_callback(progress) if progress else None)
+        names = {str(p.resolve()): n for p, n in stored.items()}
+        message = render_report(report, names, refused)
+    except RagError as exc:
+        message = _problem(exc)
+    return (message, *corpus_view())
+
+
+def delete_document(doc_id: str | None) -> tuple[Any, ...]:
+    from rag.errors import RagError
+
+    if not doc_id:
+        return ("<p>Choose a document to delete.</p>", *corpus_view())
+    try:
+        removed = get_assistant().remove([doc_id])
+        message = f"<p>Deleted {html.escape(doc_id)}.</p>" if removed else "<p>That document was already gone.</p>"
+    except RagError as exc:
+        message = _problem(exc)
+    return (message, *corpus_view())
+
+
+def resync_corpus(progress: Any = None) -> tuple[Any, ...]:
+    from rag.errors import RagError
+
+    try:
+        report = get_assistant().resync(on_file=_progress_callback(progress) if progress else None)
+        message = render_report(report)
+    except RagError as exc:
+        message = _problem(exc)
+    return (message, *corpus_view())
+
+
+# -- the page ------------------------------------------------------------------------------------------------
+def _example_text(gr: Any) -> Callable[..., str]:
+    """The handler for a click on an example: Gradio passes the event data by the parameter's annotation."""
+
+    def example_text(event: Any) -> str:
+        return str(event.value["text"])
+
+    example_text.__annotations__ = {"event": gr.SelectData, "return": str}
+    return example_text
 
 
 def build_ui() -> Any:
     import gradio as gr
 
+    try:
+        top_k_default = get_assistant().settings.top_k
+    except Exception:  # shown on first use instead
+        top_k_default = 5
     with gr.Blocks(title="News QA") as demo:
-        gr.Markdown("## Ask the news corpus\nAnswers quote the articles and cite each quote; when the articles don't say, the assistant says so.")
-        chatbot = gr.Chatbot(label="Chat", height=520, placeholder="Ask about the articles, e.g. *Who requested CSTO troops?*")
-        with gr.Row():
-            box = gr.Textbox(placeholder="Ask a question about the articles…", show_label=False, scale=8, autofocus=True)
-            send = gr.Button("Ask", variant="primary", scale=1)
-            clear = gr.Button("New chat", scale=1)
-        with gr.Accordion("Filters", open=False):
-            with gr.Row():
-                sources = gr.Dropdown(choices=corpus_sources(), value=[], multiselect=True, label="Sources",
-                                      info="only articles from these sources (none selected: all)", scale=3)
-                since = gr.Textbox(value="", label="Published from", placeholder="YYYY or YYYY-MM or YYYY-MM-DD", scale=1)
-                until = gr.Textbox(value="", label="Published until", placeholder="YYYY or YYYY-MM or YYYY-MM-DD", scale=1)
-        gr.Examples(EXAMPLES, inputs=box)
-        inputs = [box, chatbot, sources, since, until]
-        box.submit(respond, inputs, [box, chatbot], api_name="ask")
-        send.click(respond, inputs, [box, chatbot], api_visibility="private")
-        clear.click(lambda: ("", []), None, [box, chatbot], api_visibility="private")
+        gr.Markdown("## Ask the news corpus\nAnswers quote the articles and cite each quote; click a citation to "
+                    "read it in its article. When the articles don't say, the assistant says so.")
+        turns = gr.State([])
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        chatbot = gr.Chatbot(label="Chat", height=540, elem_id="chat",
+                                             examples=[{"text": q} for q in EXAMPLES],
+                                             placeholder="Ask about the articles, or pick an example.",
+                                             feedback_options=None, buttons=["copy"])
+                        with gr.Row():
+                            box = gr.Textbox(placeholder="Ask a question about the articles…", show_label=False,
+                                             scale=8, autofocus=True, elem_id="question")
+                            send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                            new_chat = gr.Button("New chat", scale=1, elem_id="new-chat")
+                    with gr.Column(scale=2):
+                        gr.Markdown("### Source")
+                        panel = gr.HTML(render_panel([]), elem_id="source-panel")
+                        with gr.Accordion("Settings", open=False, elem_id="settings"):
+                            top_k = gr.Slider(1, 10, value=top_k_default, step=1, label="Passages to read (top-k)")
+                            sources = gr.Dropdown(choices=[], value=[], multiselect=True, label="Sources",
+                                                  allow_custom_value=True,
+                                                  info="only articles from these sources (none: all)")
+                            since = gr.Textbox(value="", label="Published from", placeholder="YYYY[-MM[-DD]]")
+                            until = gr.Textbox(value="", label="Published until", placeholder="YYYY[-MM[-DD]]")
+            with gr.Tab("Corpus", id="corpus"):
+                summary = gr.Markdown()
+                upload = gr.File(file_count="multiple", file_types=accepted_types(), label="Add articles",
+                                 elem_id="upload", height=160)
+                with gr.Row():
+                    ingest = gr.Button("Ingest uploaded files", variant="primary", elem_id="ingest")
+                    resync = gr.Button("Re-sync with files on disk", elem_id="resync")
+                result = gr.HTML(elem_id="corpus-result")
+                table = gr.Dataframe(headers=["Title", "Source", "Published", "Chunks", "Ingested", "Id"],
+                                     datatype=["str", "str", "str", "number", "str", "str"], interactive=False,
+                                     wrap=True, elem_id="documents", label="Documents",
+                                     column_widths=["38%", "11%", "10%", "7%", "14%", "20%"])
+                with gr.Row():
+                    pick = gr.Dropdown(choices=[], label="Document to delete", scale=4, elem_id="pick")
+                    delete = gr.Button("Delete document", variant="stop", scale=1, elem_id="delete")
+
+        chat_in = [box, chatbot, turns, top_k, sources, since, until]
+        chat_out = [box, chatbot, panel, turns]
+        box.submit(respond, chat_in, chat_out, api_name="ask")
+        send.click(respond, chat_in, chat_out, api_visibility="private")
+        chatbot.example_select(_example_text(gr), None, box, api_visibility="private").then(
+            respond, chat_in, chat_out, api_visibility="private")
+        new_chat.click(lambda: ("", [], render_panel([]), []), None, chat_out, api_visibility="private")
+        view = [summary, table, pick, sources]
+        bar = gr.Progress()  # Gradio hands each request its own tracker in place of this default
+        ingest.click(lambda files, progress=bar: ingest_uploads(files, progress), upload,
+                     [result, *view], api_visibility="private").then(lambda: None, None, upload,
+                                                                     api_visibility="private")
+        resync.click(lambda progress=bar: resync_corpus(progress), None, [result, *view],
+                     api_visibility="private")
+        delete.click(delete_document, pick, [result, *view], api_visibility="private")
+        demo.load(corpus_view, None, view, api_visibility="private")
+        gr.api(api_answer, api_name="answer")
     demo.queue(default_concurrency_limit=4)
     return demo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global _index_dir
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     parser = argparse.ArgumentParser(prog="app.py", description="Serve the news QA chat page.")
     parser.add_argument("--index", help="index directory (default: $RAG_INDEX_DIR or ./.rag)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("RAG_PORT", "7860")))
-    parser.add_argument("--host", default=os.environ.get("RAG_HOST", "127.0.0.1"))
-    parser.add_argument("--share", action="store_true")
+    parser.add_argument("--host", default=os.environ.get("RAG_HOST", "127.0.0.1"),
+                        help="bind address (default: $RAG_HOST or 127.0.0.1, this machine only)")
+    parser.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
+    parser.add_argument("--no-auth", action="store_true",
+                        help="serve a non-loopback address or share link without a login (not recommended)")
     args = parser.parse_args(argv)
+    _index_dir = args.index
+    username, password = os.environ.get("RAG_USERNAME", ""), os.environ.get("RAG_PASSWORD", "")
+    exposed = args.share or args.host not in LOOPBACK_HOSTS
+    if exposed and not (username and password) and not args.no_auth:
+        print(f"app: error: serving on {'a share link' if args.share else args.host} needs a login: set "
+              "RAG_USERNAME and RAG_PASSWORD (or pass --no-auth to serve without one)", file=sys.stderr)
+        return 2
     from rag.errors import RagError
 
     try:
-        get_assistant(args.index)
-    except RagError as exc:
-        print(f"app: error: {exc}", file=sys.stderr)
-        return 1
+        assistant = get_assistant()
+        max_file_bytes = assistant.settings.max_file_bytes
+    except RagError as exc:  # the page still starts and shows this on every request until it is fixed
+        print(f"app: warning: {exc}", file=sys.stderr)
+        max_file_bytes = 50 * 1024 * 1024
     demo = build_ui()
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, footer_links=["api"])
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, footer_links=["api"],
+                auth=(username, password) if username and password else None, max_file_size=max_file_bytes,
+                head=_HEAD, css=_CSS)
     return 0
 
 

@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,7 +175,9 @@ class Ingestor:
             disable_cache=True,
         )
 
-    def run(self, paths: Iterable[str | os.PathLike[str]], sync: bool = False, progress: bool | None = None) -> IngestReport:
+    def run(self, paths: Iterable[str | os.PathLike[str]], sync: bool = False, progress: bool | None = None,
+            on_file: Callable[[int, int], None] | None = None) -> IngestReport:
+        """`on_file(done, total)` is called after each file is read (for a progress display)."""
         started = time.perf_counter()
         report = IngestReport()
         with IndexLock(self.index_dir):
@@ -186,12 +188,14 @@ class Ingestor:
             batch = _Batch()
             bar = _progress(files, progress)
             try:
-                for source in bar:
+                for done, source in enumerate(bar, 1):
                     self._add_file(source, batch, report, same_pipeline)
                     if batch.chars >= self.batch_chars:
                         self._flush(batch, report)
                         batch = _Batch()
                         bar.set_postfix(chunks=report.chunks, refresh=False)
+                    if on_file is not None:
+                        on_file(done, len(files))
                 self._flush(batch, report)
             finally:
                 bar.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -54,15 +54,23 @@ class Assistant:
 
     # -- ingestion -----------------------------------------------------------------------------------
     def ingest(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], sync: bool = False,
-               progress: bool | None = None) -> IngestReport:
-        """Add or update the articles in these files and folders; with sync, drop those whose files are gone."""
+               progress: bool | None = None, on_file: Callable[[int, int], None] | None = None) -> IngestReport:
+        """Add or update the articles in these files and folders; with sync, drop those whose files are gone.
+
+        `progress`: a terminal progress bar (default: when stderr is a TTY); `on_file(done, total)` after each file."""
 
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         try:
-            return self._ingestor().run(paths, sync=sync, progress=progress)
+            return self._ingestor().run(paths, sync=sync, progress=progress, on_file=on_file)
         finally:
             self.ranker.clear_caches()
+
+    def resync(self, on_file: Callable[[int, int], None] | None = None) -> IngestReport:
+        """Re-read every file the index knows: changed files re-ingested (unchanged ones skipped by size and
+        mtime), documents whose files are gone removed."""
+        known = [r.path for r in self.catalog.file_records() if Path(r.path).exists()]
+        return self.ingest(known, sync=True, progress=False, on_file=on_file)
 
     def remove(self, doc_ids: Sequence[str]) -> int:
         """Delete documents by id; returns how many were in the index."""

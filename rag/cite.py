@@ -32,3 +32,28 @@ def citation_errors(answer: Answer, articles: Mapping[str, Article]) -> list[str
         if f"[{c.id}]" not in answer.text:
             errors.append(f"[{c.id}] is not referred to in the answer text")
     return errors
+
+
+def quote_context(text: str, start_char: int, end_char: int, min_chars: int = 240,
+                  max_chars: int = 600) -> tuple[str, str, str]:
+    """(before, quote, after): the quote text[start_char:end_char] within its paragraph, widened by whole
+    neighbouring paragraphs while a side has under min_chars, each side cut to about max_chars at a word
+    boundary with "…" where cut."""
+    start = text.rfind("\n\n", 0, start_char)
+    start = 0 if start < 0 else start + 2
+    while start > 0 and start_char - start < min_chars:
+        previous = text.rfind("\n\n", 0, start - 2)
+        start = 0 if previous < 0 else previous + 2
+    end = text.find("\n\n", end_char)
+    end = len(text) if end < 0 else end
+    while end < len(text) and end - end_char < min_chars:
+        following = text.find("\n\n", end + 2)
+        end = len(text) if following < 0 else following
+    before, after = text[start:start_char], text[end_char:end]
+    if len(before) > max_chars:
+        cut = before[-max_chars:]
+        before = "…" + (cut[cut.find(" ") + 1:] if " " in cut else cut)
+    if len(after) > max_chars:
+        cut = after[:max_chars]
+        after = (cut[: cut.rfind(" ")] if " " in cut else cut) + "…"
+    return before, text[start_char:end_char], after

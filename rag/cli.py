@@ -103,7 +103,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     return app.main(
         [*(["--index", args.index] if args.index else []), *(["--port", str(args.port)] if args.port else []),
-         *(["--host", args.host] if args.host else []), *(["--share"] if args.share else [])]
+         *(["--host", args.host] if args.host else []), *(["--share"] if args.share else []),
+         *(["--no-auth"] if args.no_auth else [])]
     )
 
 
@@ -143,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="port (default: $RAG_PORT or 7860)")
     p.add_argument("--host", help="bind address (default: 127.0.0.1)")
     p.add_argument("--share", action="store_true", help="expose through a Gradio share link")
+    p.add_argument("--no-auth", action="store_true",
+                   help="allow a non-loopback --host or --share without RAG_USERNAME/RAG_PASSWORD")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="run a gold Q&A set or an external dataset and report metrics")

@@ -10,6 +10,7 @@ The weights were fitted on a SQuAD 2.0 sample disjoint from the evaluation sampl
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -56,19 +57,25 @@ class SentenceRanker:
         self.document_frequencies = document_frequencies
         self._cache: dict[tuple[str, int, str], Any] = {}
         self._question_cache: dict[str, dict[str, float]] = {}
+        self._cache_lock = threading.Lock()  # one ranker serves concurrent requests (the web page)
 
     def question_weights(self, question: str) -> dict[str, float]:
         """Each content word's stem -> its IDF in the corpus (1.0 each without a corpus); the last few are kept."""
-        if question not in self._question_cache:
-            if len(self._question_cache) > 64:
-                self._question_cache.pop(next(iter(self._question_cache)))
-            self._question_cache[question] = self._question_weights(question)
-        return self._question_cache[question]
+        with self._cache_lock:
+            weights = self._question_cache.get(question)
+        if weights is None:
+            weights = self._question_weights(question)
+            with self._cache_lock:
+                if len(self._question_cache) > 64:
+                    self._question_cache.pop(next(iter(self._question_cache)))
+                self._question_cache[question] = weights
+        return weights
 
     def clear_caches(self) -> None:
         """Forget sentence vectors and word weights (the corpus changed)."""
-        self._cache.clear()
-        self._question_cache.clear()
+        with self._cache_lock:
+            self._cache.clear()
+            self._question_cache.clear()
 
     def _question_weights(self, question: str) -> dict[str, float]:
         words = [t for t in tokens(question) if t.lower() not in STOPWORDS]
@@ -146,10 +153,13 @@ class SentenceRanker:
         import numpy as np
 
         keys = [(c.doc_id, c.start_char, c.text) for c in cands]
-        missing = [k for k in dict.fromkeys(keys) if k not in self._cache]
+        with self._cache_lock:
+            found = {k: self._cache[k] for k in dict.fromkeys(keys) if k in self._cache}
+        missing = [k for k in dict.fromkeys(keys) if k not in found]
         if missing:
-            for key, vector in zip(missing, self.embed_model.encode([k[2] for k in missing]), strict=False):
-                self._cache[key] = vector
-            while len(self._cache) > _CACHE_SENTENCES:
-                self._cache.pop(next(iter(self._cache)))
-        return np.stack([self._cache[k] for k in keys])
+            found.update(zip(missing, self.embed_model.encode([k[2] for k in missing]), strict=False))
+            with self._cache_lock:
+                self._cache.update((k, found[k]) for k in missing)
+                while len(self._cache) > _CACHE_SENTENCES:
+                    self._cache.pop(next(iter(self._cache)))
+        return np.stack([found[k] for k in keys])

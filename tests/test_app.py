@@ -1,50 +1,132 @@
-"""The chat page: a real Gradio server on a loopback port, driven through gradio_client."""
+"""The chat page's API surface: a real Gradio server on a loopback port, driven through gradio_client."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+import pytest
 
 from rag import Assistant
 from tests.conftest import REPO
 from tests.services import free_port, running
 
 
-def test_chat_answers_with_numbered_sources(tmp_path: Path, corpus_dir: Path) -> None:
+def _env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **extra}
+    for key in ("RAG_HOST", "RAG_USERNAME", "RAG_PASSWORD", "RAG_CHROMA_URL"):
+        if key not in extra:
+            env.pop(key, None)
+    return env
+
+
+def test_chat_and_answer_endpoints(tmp_path: Path, corpus_dir: Path) -> None:
     from gradio_client import Client
+
+    from app import _message_text
 
     index = tmp_path / "idx"
     Assistant(index_dir=index).ingest([corpus_dir])
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     with running([sys.executable, "app.py", "--index", str(index), "--port", str(port)],
-                 f"http://127.0.0.1:{port}/", tmp_path / "app.log", timeout_s=120, env=env, cwd=REPO):
+                 f"http://127.0.0.1:{port}/", tmp_path / "app.log", timeout_s=120, env=_env(), cwd=REPO):
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        box, history = client.predict("Who requested CSTO troops?", [], api_name="/ask")
+        # /ask is the chat turn: (question, history, top_k, sources, since, until) -> (box, history, side panel)
+        box, history, panel = client.predict("Who requested CSTO troops?", [], 5, [], "", "", api_name="/ask")
         assert box == ""
-        from app import _message_text
-
-        reply_text = _message_text(history[-1]["content"])
-        assert "Tokayev" in reply_text and "**Sources**" in reply_text and "1. **" in reply_text
-        _, history = client.predict("What is the capital of France?", history, api_name="/ask")
-        assert "don't say" in _message_text(history[-1]["content"])
+        reply = _message_text(history[-1]["content"])
+        assert "Tokayev" in reply and 'href="#src-1-1"' in reply and "Sources:" in reply
+        assert 'id="src-1-1"' in panel and "<mark>" in panel
+        _, history, _ = client.predict("Who did he give the interim duties of prime minister to?", history, 5, [],
+                                       "", "", api_name="/ask")
+        assert "Smailov" in _message_text(history[-1]["content"])
+        _, history, _ = client.predict("What is the capital of France?", history, 5, [], "", "", api_name="/ask")
+        assert "Not in the articles" in _message_text(history[-1]["content"])
 
         # Filters: the seed article is UNIAN's, dated 2022.
-        _, history = client.predict("Who requested CSTO troops?", [], ["UNIAN"], "2022", "", api_name="/ask")
+        _, history, _ = client.predict("Who requested CSTO troops?", [], 5, ["UNIAN"], "2022", "", api_name="/ask")
         assert "Tokayev" in _message_text(history[-1]["content"])
-        _, history = client.predict("Who requested CSTO troops?", [], [], "2023-01", "", api_name="/ask")
-        assert "don't say" in _message_text(history[-1]["content"])
-        box, history = client.predict("Who requested CSTO troops?", [], [], "last week", "", api_name="/ask")
-        assert box == "Who requested CSTO troops?" and "Filter: dates are YYYY" in _message_text(history[-1]["content"])
+        _, history, _ = client.predict("Who requested CSTO troops?", [], 5, [], "2023-01", "", api_name="/ask")
+        assert "Not in the articles" in _message_text(history[-1]["content"])
+        box, history, _ = client.predict("Who requested CSTO troops?", [], 5, [], "last week", "", api_name="/ask")
+        assert box == "Who requested CSTO troops?"
+        assert "dates are YYYY" in _message_text(history[-1]["content"])
+
+        # Concurrent users of the one Assistant each get their own right answer.
+        questions = {"Who requested CSTO troops?": "Tokayev", "How many protesters were killed?": "26",
+                     "Who was given the interim duties of prime minister?": "Smailov"}
+        jobs = [(expected, client.submit(q, [], 5, [], "", "", api_name="/ask"))
+                for q, expected in list(questions.items()) * 3]
+        for expected, job in jobs:
+            assert expected in _message_text(job.result(timeout=120)[1][-1]["content"])
+
+        # /answer is the answer as data, with exact spans.
+        data = client.predict("Who requested CSTO troops?", 3, [], "", "", api_name="/answer")
+        assert data["abstained"] is False and "Tokayev" in data["short_answer"]
+        article = Assistant(index_dir=index).article(data["citations"][0]["doc_id"])
+        c = data["citations"][0]
+        assert article is not None and article.text[c["start_char"]:c["end_char"]] == c["quote"]
+
+
+def test_unreachable_chroma_server_is_a_message_in_the_page(tmp_path: Path) -> None:
+    from gradio_client import Client
+
+    from app import _message_text
+
+    port, dead = free_port(), free_port()
+    env = _env(RAG_CHROMA_URL=f"http://127.0.0.1:{dead}")
+    with running([sys.executable, "app.py", "--index", str(tmp_path / "idx"), "--port", str(port)],
+                 f"http://127.0.0.1:{port}/", tmp_path / "app.log", timeout_s=120, env=env, cwd=REPO):
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        _, history, _ = client.predict("Who requested CSTO troops?", [], 5, [], "", "", api_name="/ask")
+        reply = _message_text(history[-1]["content"])
+        assert "can't answer right now" in reply and f"127.0.0.1:{dead}" in reply and "unreachable" in reply
+        assert "Traceback" not in reply
+
+
+def test_exposed_server_needs_a_login(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "app.py", "--index", str(tmp_path / "idx"), "--host", "0.0.0.0"],
+                            capture_output=True, text=True, env=_env(), cwd=REPO, timeout=120)
+    assert result.returncode == 2
+    assert "RAG_USERNAME and RAG_PASSWORD" in result.stderr
+    assert not (tmp_path / "idx").exists(), "refused before opening anything"
+
+
+def test_login_when_credentials_are_set(tmp_path: Path, corpus_dir: Path) -> None:
+    from gradio_client import Client
+
+    Assistant(index_dir=tmp_path / "idx").ingest([corpus_dir])
+    port = free_port()
+    env = _env(RAG_USERNAME="editor", RAG_PASSWORD="s3cret-pass")
+    url = f"http://127.0.0.1:{port}/"
+    with running([sys.executable, "app.py", "--index", str(tmp_path / "idx"), "--port", str(port)],
+                 url, tmp_path / "app.log", timeout_s=120, env=env, cwd=REPO):
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(url + "gradio_api/info", timeout=10)
+        assert denied.value.code in (401, 403)
+        from gradio_client.exceptions import AuthenticationError
+
+        with pytest.raises((AuthenticationError, ValueError)):
+            Client(url, verbose=False, auth=("editor", "wrong"))
+        client = Client(url, verbose=False, auth=("editor", "s3cret-pass"))
+        data = client.predict("Who requested CSTO troops?", 5, [], "", "", api_name="/answer")
+        assert "Tokayev" in data["text"]
+    assert "s3cret-pass" not in (tmp_path / "app.log").read_text()
 
 
 def test_render_escapes_article_html() -> None:
-    from app import render_answer
+    from app import render_answer, render_card
     from rag.types import Answer, Citation
 
-    answer = Answer(question="q", text="<script>alert(1)</script> [1]", abstained=False,
-                    citations=(Citation(1, "d", "<img src=x onerror=alert(1)>", 0, 5, title="<b>t</b>",
-                                        url="javascript:alert(1)"),))
-    out = render_answer(answer)
+    citation = Citation(1, "d", "<img src=x onerror=alert(1)>", 0, 28, title="<b>t</b>", url="javascript:alert(1)")
+    answer = Answer(question="q", text="<script>alert(1)</script> *bold* [1]", abstained=False, citations=(citation,))
+    out = render_answer(answer, turn=1)
     assert "<script>" not in out and "<img" not in out and "<b>" not in out and "javascript:" not in out
+    assert "\\*bold\\*" in out and 'href="#src-1-1"' in out
+    card = render_card(citation, 1, "<img src=x onerror=alert(1)> and more text")
+    assert "<img" not in card and "<b>" not in card and "javascript:" not in card
+    assert "<mark>&lt;img src=x onerror=alert(1)&gt;</mark> and more text" in card

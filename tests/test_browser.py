@@ -1,0 +1,231 @@
+"""The chat page end to end in a real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright).
+
+The app runs as its own process on a loopback port over a real index of the seed article and a hostile article
+whose title and text carry <script> and <img onerror>. Set RAG_SCREENSHOT_DIR to keep screenshots (`make
+screenshots` writes the README's into docs/).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag import Assistant
+from tests.conftest import REPO, SEED
+from tests.services import free_port, running
+
+CHROMIUM = "/usr/bin/chromium"
+
+HOSTILE = (
+    "<img src=x onerror=\"window.__xss='title'\"> Harbour report\n\n"
+    "The harbour of Vardø counted 41 trawlers in port on Monday. "
+    "<script>window.__xss = 'text'</script> The harbour master said the ice had closed the northern channel.\n\n"
+    "<img src=x onerror=\"window.__xss='img'\"> Fishermen expect the channel to reopen within a week.\n"
+)
+NEW_ARTICLE = (
+    "Tromsø lantern festival draws record crowd\n\n"
+    "The lantern festival in Tromsø drew 12,400 visitors on its opening night, the organisers said on Sunday. "
+    "The festival runs for nine days along the harbour front.\n"
+)
+WAIT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("browser")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEED, corpus / SEED.name)
+    (corpus / "harbour.txt").write_text(HOSTILE, encoding="utf-8")
+    with Assistant(index_dir=root / "index") as assistant:
+        report = assistant.ingest([corpus])
+        assert report.added == 2, report.as_dict()
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("RAG_HOST", None)
+    with running([sys.executable, "app.py", "--index", str(root / "index"), "--port", str(port)],
+                 f"http://127.0.0.1:{port}/", root / "app.log", timeout_s=120, env=env, cwd=REPO):
+        yield f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser: Any, app_url: str) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(app_url)
+    page.wait_for_selector("#question textarea", timeout=WAIT_MS)
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+def screenshot(page: Any, name: str) -> None:
+    folder = os.environ.get("RAG_SCREENSHOT_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / name))
+
+
+def ask(page: Any, question: str) -> Any:
+    """Type a question, send it, and wait for the finished reply (the streaming cursor gone); returns it."""
+    before = page.locator("#chat [data-testid=bot]").count()
+    page.fill("#question textarea", question)
+    page.click("#ask")
+    return last_reply(page, before)
+
+
+def last_reply(page: Any, before: int) -> Any:
+    page.wait_for_function(
+        """n => { const bots = document.querySelectorAll('#chat [data-testid=bot]');
+                 if (bots.length <= n) return false;
+                 const t = bots[bots.length - 1].innerText;
+                 return !t.includes('▌') && !t.includes('Searching the articles'); }""",
+        arg=before, timeout=WAIT_MS)
+    return page.locator("#chat [data-testid=bot]").last
+
+
+def wait_text(page: Any, element_id: str, text: str, present: bool = True) -> None:
+    """Wait until the element's visible text does (or does not) contain `text`."""
+    page.wait_for_function("([id, text, present]) => { const el = document.getElementById(id);"
+                           " return !!el && el.innerText.includes(text) === present; }",
+                           arg=[element_id, text, present], timeout=WAIT_MS)
+
+
+def test_example_question_streams_a_cited_answer_and_opens_its_source(page: Any) -> None:
+    chat = page.locator("#chat")
+    assert chat.get_by_text("Who requested CSTO troops?").is_visible()  # examples on the empty chat
+    # Record every state the reply goes through, to see it stream.
+    page.evaluate("""() => {
+        window.__states = [];
+        new MutationObserver(() => {
+            const bots = document.querySelectorAll('#chat [data-testid=bot]');
+            if (bots.length) { const t = bots[bots.length - 1].innerText;
+                               if (window.__states[window.__states.length - 1] !== t) window.__states.push(t); }
+        }).observe(document.getElementById('chat'), {subtree: true, childList: true, characterData: true});
+    }""")
+    chat.get_by_text("Who requested CSTO troops?").click()
+    reply = last_reply(page, 0)
+    text = reply.inner_text()
+    assert "Tokayev" in text and "CSTO" in text
+    states = page.evaluate("window.__states")
+    assert any("Searching the articles" in s for s in states), states
+    assert sum("▌" in s for s in states) >= 3, f"the answer did not stream in: {states}"
+
+    panel = page.locator("#source-panel")
+    assert not panel.locator(".source-card").first.is_visible()
+    reply.locator('a[href^="#src-"]').first.click()
+    card = panel.locator(".source-card:visible")
+    card.wait_for(timeout=5_000)
+    assert card.count() == 1
+    card_text = card.inner_text()
+    assert "[1]" in card_text and "UNIAN" in card_text and "Special operation of the Russians" in card_text
+    quote = card.locator("mark").inner_text()
+    assert "Collective Security Treaty Organization" in quote
+    # The quote sits inside its surrounding text, not alone.
+    assert len(card.locator(".source-context").inner_text()) > len(quote) + 100
+    assert page.url.endswith("/"), "a citation click must not navigate"
+    screenshot(page, "chat.png")
+
+    # A follow-up uses the history; New chat clears it.
+    follow = ask(page, "Who did he give the interim duties of prime minister to?")
+    assert "Smailov" in follow.inner_text()
+    page.click("#new-chat")
+    page.wait_for_function("document.querySelectorAll('#chat [data-testid=bot]').length === 0", timeout=WAIT_MS)
+    assert page.locator("#source-panel .source-card").count() == 0
+
+
+def test_refusal_reads_as_a_refusal(page: Any) -> None:
+    reply = ask(page, "What is the capital of France?")
+    assert "Not in the articles" in reply.inner_text()
+    assert reply.locator("blockquote").count() == 1
+    assert reply.locator('a[href^="#src-"]').count() == 0
+    assert "⚠️" not in reply.inner_text()
+
+
+def test_settings_change_answers_without_restart(page: Any) -> None:
+    page.click("#settings")
+    page.get_by_label("Published from").fill("2023")
+    reply = ask(page, "Who requested CSTO troops?")
+    assert "Not in the articles" in reply.inner_text()  # the seed article is from 2022
+    page.get_by_label("Published from").fill("last week")
+    reply = ask(page, "Who requested CSTO troops?")
+    assert "Check the date filter" in reply.inner_text()
+    page.get_by_label("Published from").fill("")
+    reply = ask(page, "Who requested CSTO troops?")
+    assert "Tokayev" in reply.inner_text()
+
+
+def test_article_html_never_runs(page: Any) -> None:
+    reply = ask(page, "How many trawlers were in the harbour of Vardø?")
+    assert "41 trawlers" in reply.inner_text()
+    for link in reply.locator('a[href^="#src-"]').all()[:2]:
+        link.click()
+        page.locator("#source-panel .source-card:visible").wait_for(timeout=5_000)
+    panel_text = page.locator("#source-panel").inner_text()
+    assert "onerror" in panel_text or "<script>" in panel_text or "<img" in panel_text
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#source-panel img, #chat img, #source-panel script").count() == 0
+
+    page.get_by_role("tab", name="Corpus").click()
+    wait_text(page, "documents", "Harbour report")
+    assert "<img src=x" in page.locator("#documents").inner_text()
+    assert page.evaluate("window.__xss") is None
+
+
+def test_upload_ingest_ask_and_delete(page: Any, tmp_path: Path) -> None:
+    good = tmp_path / "lanterns.txt"
+    good.write_text(NEW_ARTICLE, encoding="utf-8")
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4\n1 0 obj <<>> endobj\nxref\n0 1\ngarbage\ntrailer <<>>\n%%EOF\n")
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+
+    page.get_by_role("tab", name="Corpus").click()
+    wait_text(page, "documents", "Special operation")
+    page.set_input_files("#upload input[type=file]", [str(good), str(broken), str(empty)])
+    page.locator("#upload").get_by_text("lanterns.txt").first.wait_for(timeout=WAIT_MS)
+    page.click("#ingest")
+    result = page.locator("#corpus-result")
+    wait_text(page, "corpus-result", "Done:")
+    text = result.inner_text()
+    assert "1 added" in text, text
+    assert "broken.pdf" in text and "empty.txt" in text, text
+    wait_text(page, "documents", "Tromsø lantern festival")
+    screenshot(page, "corpus.png")
+
+    page.get_by_role("tab", name="Chat").click()
+    reply = ask(page, "How many visitors did the lantern festival in Tromsø draw?")
+    assert "12,400" in reply.inner_text()
+
+    page.get_by_role("tab", name="Corpus").click()
+    page.locator("#resync").click()
+    wait_text(page, "corpus-result", "unchanged")
+    page.get_by_role("combobox", name="Document to delete").click()
+    page.get_by_role("option", name="Tromsø lantern festival").first.click()
+    page.click("#delete")
+    wait_text(page, "corpus-result", "Deleted")
+    wait_text(page, "documents", "Tromsø lantern festival", present=False)
+    page.get_by_role("tab", name="Chat").click()
+    reply = ask(page, "How many visitors did the lantern festival in Tromsø draw?")
+    assert "12,400" not in reply.inner_text()
