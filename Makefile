@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 INDEX ?= .rag
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
@@ -24,6 +25,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The test path also builds llama-cpp-python (the local-llm extra, ~4 min once) for the llama.cpp server test.
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,eval,local-llm]'
+	touch $(TEST_STAMP)
+
 # The browser tests drive Debian's Chromium (never a browser download).
 $(CHROMIUM):
 	apt-get install -y chromium >/dev/null || (apt-get update >/dev/null && apt-get install -y chromium >/dev/null)
@@ -39,7 +45,7 @@ lint: install
 	$(BIN)/ruff check rag ingest evals tests app.py
 	$(BIN)/mypy rag ingest evals app.py
 
-test: install $(CHROMIUM)
+test: $(TEST_STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
 	$(BIN)/rag eval evals/gold/seed.jsonl --corpus corpus/ --index $$(mktemp -d) --report reports/seed \
 		--fail-under answer_accuracy=0.8 citation_precision=0.85 citation_recall=0.8 refusal_recall=0.95 refusal_precision=0.75 span_exact=1.0

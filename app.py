@@ -115,11 +115,12 @@ def _safe_url(url: str) -> str:
 
 def render_answer(answer: Any, turn: int) -> str:
     """Answer -> the chat message (Markdown with [n] links to the side panel). Refusals read as refusals."""
+    note = (f"\n\n<sub>⚠️ {_escape(answer.fallback)}: this is the extractive answer.</sub>"
+            if answer.fallback else "")
     if answer.abstained:
-        return f"> 🛈 **Not in the articles.** {_escape(answer.text)}"
-    body = re.sub(r"\\\[(\d+)\\\]", lambda m: _cite_link(turn, int(m.group(1))), _escape(answer.text))
+        return f"> 🛈 **Not in the articles.** {_escape(answer.text)}{note}"
     lines = [f"**{_escape(answer.short_answer)}**", ""] if answer.short_answer else []
-    lines.append(body)
+    lines.append(render_body(answer.text, turn))
     if answer.citations:
         by_article: dict[str, list[Any]] = {}
         for c in answer.citations:
@@ -131,7 +132,15 @@ def render_answer(answer: Any, turn: int) -> str:
             links = " ".join(_cite_link(turn, x.id) for x in cited)
             sources.append(f"{links} {_escape(c.title or c.doc_id)}{f' ({meta})' if meta else ''}")
         lines += ["", "Sources: " + " · ".join(sources)]
-    return "\n".join(lines)
+    if answer.backend != "extractive":
+        lines += ["", f"<sub>Written by {_escape(answer.backend)}; every sentence was checked against the source "
+                      "it cites.</sub>"]
+    return "\n".join(lines) + note
+
+
+def render_body(text: str, turn: int) -> str:
+    """Answer text with each [n] a link to its source card."""
+    return re.sub(r"\\\[(\d+)\\\]", lambda m: _cite_link(turn, int(m.group(1))), _escape(text))
 
 
 def render_card(citation: Any, turn: int, article_text: str | None) -> str:
@@ -162,12 +171,12 @@ def render_panel(turns: Sequence[str]) -> str:
     return f'<div class="source-hint">{PANEL_HINT}</div>' + "".join(turns[-MAX_TURNS_WITH_SOURCES:])
 
 
-def _reveal(message: str) -> Iterator[str]:
-    """Growing prefixes of a rendered message, a few words at a time; a link or tag is never cut."""
-    tokens = re.findall(r"<a [^>]*>.*?</a>\s*|\S+\s*", message, flags=re.DOTALL)
-    for end in range(STREAM_WORDS, len(tokens), STREAM_WORDS):
-        yield "".join(tokens[:end]).rstrip() + " ▌"
-    yield message
+def _reveal(text: str) -> Iterator[str]:
+    """Growing prefixes of a piece of answer text, a few words at a time (a [n] marker is never cut)."""
+    words = re.findall(r"\S+\s*", text)
+    for end in range(STREAM_WORDS, len(words), STREAM_WORDS):
+        yield "".join(words[:end])
+    yield text
 
 
 def _history_pairs(history: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -185,11 +194,11 @@ def _history_pairs(history: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
 
 # -- chat ----------------------------------------------------------------------------------------------------
 def respond(message: str, history: list[dict[str, Any]], turns: list[str] | None, top_k: float = 5,
-            sources: Sequence[str] | None = None, since: str = "", until: str = "",
+            sources: Sequence[str] | None = None, since: str = "", until: str = "", backend: str | None = None,
             ) -> Iterator[tuple[str, list[dict[str, Any]], str, list[str]]]:
     """One chat turn, streamed: (textbox, chat history, side panel, per-turn source cards) after each step."""
     from rag.errors import RagError
-    from rag.types import Filters
+    from rag.types import Answer, Filters
 
     history = list(history or [])
     turns = list(turns or [])
@@ -205,11 +214,24 @@ def respond(message: str, history: list[dict[str, Any]], turns: list[str] | None
         history[-1] = {"role": "assistant", "content": f"⚠️ **Check the date filter.** {_escape(str(exc))}"}
         yield message, history, render_panel(turns), turns
         return
+    turn = len(turns) + 1
+    answer = None
+    shown = ""
     try:
         assistant = get_assistant()
         if assistant.stats()["documents"] == 0:
             raise _EmptyIndex()
-        answer = assistant.ask(message, history=_history_pairs(history[:-2]), top_k=int(top_k), filters=filters)
+        for event in assistant.ask_stream(message, history=_history_pairs(history[:-2]), top_k=int(top_k),
+                                          filters=filters, backend=backend or None):
+            if isinstance(event, Answer):
+                answer = event
+                break
+            for partial in _reveal(event):  # verified text: an LLM's sentences arrive checked, one at a time
+                history[-1] = {"role": "assistant", "content": render_body(shown + partial, turn) + " ▌"}
+                yield "", history, render_panel(turns), turns
+                time.sleep(STREAM_DELAY_S)
+            shown += event
+        assert answer is not None
         articles = {c.doc_id: assistant.article(c.doc_id) for c in answer.citations}
     except _EmptyIndex:
         history[-1] = {"role": "assistant", "content": "⚠️ **The index is empty.** Add articles in the Corpus tab "
@@ -220,16 +242,10 @@ def respond(message: str, history: list[dict[str, Any]], turns: list[str] | None
         history[-1] = {"role": "assistant", "content": _problem(exc)}
         yield "", history, render_panel(turns), turns
         return
-    turn = len(turns) + 1
-    reply = render_answer(answer, turn)
     cards = "".join(render_card(c, turn, getattr(articles.get(c.doc_id), "text", None)) for c in answer.citations)
     turns.append(cards)
-    panel = render_panel(turns)
-    for partial in _reveal(reply):
-        history[-1] = {"role": "assistant", "content": partial}
-        yield "", history, panel, turns
-        if partial is not reply:
-            time.sleep(STREAM_DELAY_S)
+    history[-1] = {"role": "assistant", "content": render_answer(answer, turn)}
+    yield "", history, render_panel(turns), turns
 
 
 class _EmptyIndex(Exception):
@@ -237,18 +253,19 @@ class _EmptyIndex(Exception):
 
 
 def api_answer(question: str, top_k: int = 5, sources: list[str] | None = None, since: str = "",
-               until: str = "") -> dict[str, Any]:
-    """The answer as data: text with [n] markers, citations with exact spans, abstained, short answer, support."""
+               until: str = "", backend: str = "") -> dict[str, Any]:
+    """The answer as data: text with [n] markers, citations with exact spans, abstained, short answer, support,
+    which backend wrote it and why the extractive answer stood in (fallback)."""
     from dataclasses import asdict
 
     from rag.types import Filters
 
     answer = get_assistant().ask(question, top_k=int(top_k),
                                  filters=Filters(sources=tuple(sources or ()), published_from=since.strip(),
-                                                 published_to=until.strip()))
+                                                 published_to=until.strip()), backend=backend or None)
     return {"text": answer.text, "abstained": answer.abstained, "short_answer": answer.short_answer,
             "support": round(answer.support, 3), "citations": [asdict(c) for c in answer.citations],
-            "timings_ms": answer.timings_ms}
+            "backend": answer.backend, "fallback": answer.fallback, "timings_ms": answer.timings_ms}
 
 
 # -- corpus --------------------------------------------------------------------------------------------------
@@ -392,10 +409,15 @@ def _example_text(gr: Any) -> Callable[..., str]:
 def build_ui() -> Any:
     import gradio as gr
 
+    from rag.llm import describe
+
     try:
-        top_k_default = get_assistant().settings.top_k
+        settings = get_assistant().settings
     except Exception:  # shown on first use instead
-        top_k_default = 5
+        from rag.config import Settings
+
+        settings = Settings()
+    backends = ["extractive"] + ([settings.answer_backend] if settings.answer_backend != "extractive" else [])
     with gr.Blocks(title="News QA") as demo:
         gr.Markdown("## Ask the news corpus\nAnswers quote the articles and cite each quote; click a citation to "
                     "read it in its article. When the articles don't say, the assistant says so.")
@@ -417,7 +439,10 @@ def build_ui() -> Any:
                         gr.Markdown("### Source")
                         panel = gr.HTML(render_panel([]), elem_id="source-panel")
                         with gr.Accordion("Settings", open=False, elem_id="settings"):
-                            top_k = gr.Slider(1, 10, value=top_k_default, step=1, label="Passages to read (top-k)")
+                            backend = gr.Dropdown(choices=backends, value=backends[-1], label="Answer backend",
+                                                  visible=len(backends) > 1, elem_id="backend",
+                                                  info=f"{backends[-1]}: {describe(settings)}")
+                            top_k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Passages to read (top-k)")
                             sources = gr.Dropdown(choices=[], value=[], multiselect=True, label="Sources",
                                                   allow_custom_value=True,
                                                   info="only articles from these sources (none: all)")
@@ -439,7 +464,7 @@ def build_ui() -> Any:
                     pick = gr.Dropdown(choices=[], label="Document to delete", scale=4, elem_id="pick")
                     delete = gr.Button("Delete document", variant="stop", scale=1, elem_id="delete")
 
-        chat_in = [box, chatbot, turns, top_k, sources, since, until]
+        chat_in = [box, chatbot, turns, top_k, sources, since, until, backend]
         chat_out = [box, chatbot, panel, turns]
         box.submit(respond, chat_in, chat_out, api_name="ask")
         send.click(respond, chat_in, chat_out, api_visibility="private")

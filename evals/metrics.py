@@ -139,6 +139,10 @@ def aggregate(results: Sequence[Mapping[str, Any]], ks: Iterable[int]) -> dict[s
         "over_refusal": _mean([float(r["abstained"]) for r in answerable]),
         "latency_p50_ms": _percentile([r["latency_ms"] for r in results], 0.5),
         "latency_p95_ms": _percentile([r["latency_ms"] for r in results], 0.95),
+        # With an LLM backend: the share of answers where the extractive answer stood in (backend failed, or no
+        # generated sentence was supported), and generated sentences dropped by verification per question.
+        "fallback_rate": _mean([float(bool(r.get("fallback"))) for r in results]),
+        "dropped_per_case": _mean([float(r.get("dropped", 0)) for r in results]),
     }
     agg.update(aggregate_retrieval(answerable, ks))
     return agg

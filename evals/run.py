@@ -85,6 +85,7 @@ def evaluate(assistant: Any, cases: list[GoldCase], ks: list[int], progress: boo
         articles = assistant.catalog.articles([c.doc_id for c in answer.citations] + [p.doc_id for p in ranked])
         result = score_case(case, answer, ranked, articles, ks)
         result["retrieve_ms"] = answer.timings_ms.get("retrieve", 0.0)
+        result.update(backend=answer.backend, fallback=answer.fallback, dropped=len(answer.dropped))
         quotes = [e for e in case.evidence if e.quote and e.doc_id]
         if quotes:
             if texts is None:  # the corpus, normalised once for every case's evidence check

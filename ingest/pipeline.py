@@ -15,9 +15,11 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,7 +179,11 @@ class Ingestor:
 
     def run(self, paths: Iterable[str | os.PathLike[str]], sync: bool = False, progress: bool | None = None,
             on_file: Callable[[int, int], None] | None = None) -> IngestReport:
-        """`on_file(done, total)` is called after each file is read (for a progress display)."""
+        """`on_file(done, total)` is called after each file (for a progress display).
+
+        A reader thread loads and cleans the files ahead (bounded) while this thread embeds and commits, so
+        cleaning (Python) overlaps embedding (native code, both cores). Batches close every `batch_chars`
+        article characters, inside a file too; a file's record is committed with its last article."""
         started = time.perf_counter()
         report = IngestReport()
         with IndexLock(self.index_dir):
@@ -186,18 +192,42 @@ class Ingestor:
             report.skipped.extend(skipped)
             same_pipeline = self.catalog.meta("pipeline") == self.fingerprint
             batch = _Batch()
-            bar = _progress(files, progress)
+            bar = _progress(sum(f.size for f in files), progress)
+            reader = _Reader(files, self._read_file, lambda f: self._unchanged(f, same_pipeline))
+            done_files, shown = 0, 0  # files finished; bytes of the current file shown on the bar
             try:
-                for done, source in enumerate(bar, 1):
-                    self._add_file(source, batch, report, same_pipeline)
+                seen: dict[str, Article] = {}
+                for kind, source, payload in reader:
+                    if kind == "article" and payload.id in seen:
+                        report.skipped.append(SkippedFile(str(source.path), f"a second document with id "
+                                                          f"{payload.id!r} (the first is kept)"))
+                    elif kind == "article":
+                        self._add_article(payload, batch, report)
+                        seen[payload.id] = payload
+                        step = min(len(payload.text), source.size - shown)
+                        bar.update(step)
+                        shown += step
+                    elif kind == "unchanged":
+                        report.unchanged += int(payload)
+                    elif kind in ("skipped", "failed"):
+                        report.skipped.append(payload)
+                    if kind in ("unchanged", "end", "failed"):
+                        if kind == "end":
+                            self._end_file(source, seen, batch)
+                        bar.update(source.size - shown)
+                        seen, shown = {}, 0
+                        done_files += 1
+                        if on_file is not None:
+                            on_file(done_files, len(files))
                     if batch.chars >= self.batch_chars:
                         self._flush(batch, report)
                         batch = _Batch()
-                        bar.set_postfix(chunks=report.chunks, refresh=False)
-                    if on_file is not None:
-                        on_file(done, len(files))
+                        elapsed = time.perf_counter() - started
+                        bar.set_postfix(chunks=report.chunks, chunks_per_s=f"{report.chunks / elapsed:.0f}",
+                                        refresh=False)
                 self._flush(batch, report)
             finally:
+                reader.close()
                 bar.close()
             if sync:
                 self._sync(report)
@@ -218,32 +248,36 @@ class Ingestor:
             self.vectors.delete(dead)
         self.catalog.clear_pending(pending)
 
-    def _add_file(self, source: SourceFile, batch: _Batch, report: IngestReport, same_pipeline: bool) -> None:
+    def _unchanged(self, source: SourceFile, same_pipeline: bool) -> int | None:
+        """The number of documents of a file whose size and mtime say it is unchanged; None if it must be read."""
         record = self.catalog.file_record(source.key)
         if same_pipeline and record and record.mtime_ns == source.mtime_ns and record.size == source.size:
-            report.unchanged += len(record.doc_ids)
-            return
-        articles: dict[str, Article] = {}
-        try:
-            for item in read_records(source, self.max_file_bytes):
-                if isinstance(item, SkippedFile):
-                    report.skipped.append(item)
-                    continue
-                try:
-                    articles[item.doc_id] = to_article(item)
-                except IngestError as exc:
-                    report.skipped.append(SkippedFile(item.path, str(exc)))
-        except IngestError as exc:
-            report.skipped.append(SkippedFile(str(source.path), str(exc)))
-            return
-        known = self.catalog.doc_hashes(articles)
-        for article in articles.values():
-            digest = article_hash(article, self.fingerprint)
-            if known.get(article.id) == digest:
-                report.unchanged += 1
+            return len(record.doc_ids)
+        return None
+
+    def _read_file(self, source: SourceFile) -> Iterator[Article | SkippedFile]:
+        """The file's cleaned articles, and a SkippedFile for each bad record (IngestError: the whole file)."""
+        for item in read_records(source, self.max_file_bytes):
+            if isinstance(item, SkippedFile):
+                yield item
                 continue
-            batch.writes.append((article, digest, article.id in known))
-            batch.chars += len(article.text)
+            try:
+                yield to_article(item)
+            except IngestError as exc:
+                yield SkippedFile(item.path, str(exc))
+
+    def _add_article(self, article: Article, batch: _Batch, report: IngestReport) -> None:
+        digest = article_hash(article, self.fingerprint)
+        known = self.catalog.doc_hashes([article.id]).get(article.id)
+        if known == digest:
+            report.unchanged += 1
+            return
+        batch.writes.append((article, digest, known is not None))
+        batch.chars += len(article.text)
+
+    def _end_file(self, source: SourceFile, articles: dict[str, Article], batch: _Batch) -> None:
+        """A file was read whole: record it, and drop the documents it no longer holds."""
+        record = self.catalog.file_record(source.key)
         previous = set(record.doc_ids) if record else set()
         batch.removed.extend(sorted(previous - set(articles)))
         batch.files.append(FileRecord(source.key, source.mtime_ns, source.size, tuple(articles)))
@@ -316,8 +350,69 @@ class Ingestor:
         return len(existing)
 
 
-def _progress(files: list[SourceFile], enabled: bool | None) -> Any:
+def _progress(total_bytes: int, enabled: bool | None) -> Any:
+    """A bar over the corpus bytes (so its rate and ETA hold for one big JSONL file too), with chunks/s."""
     from tqdm import tqdm
 
-    return tqdm(files, desc="ingest", unit="file", disable=(not sys.stderr.isatty()) if enabled is None else not enabled,
-                file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total_bytes, desc="ingest", unit="B", unit_scale=True, dynamic_ncols=True, file=sys.stderr,
+                disable=(not sys.stderr.isatty()) if enabled is None else not enabled)
+
+
+class _Reader:
+    """Reads and cleans files on a background thread, a bounded queue ahead of the consumer.
+
+    Yields (kind, source, payload): ("unchanged", f, n_docs), ("article", f, Article), ("skipped", f, SkippedFile),
+    ("failed", f, SkippedFile) for a file that could not be read at all, ("end", f, None) after its last article."""
+
+    def __init__(self, files: Sequence[SourceFile], read: Callable[[SourceFile], Iterator[Article | SkippedFile]],
+                 unchanged: Callable[[SourceFile], int | None], ahead: int = 64) -> None:
+        self._queue: queue.Queue[tuple[str, Any, Any]] = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(files, read, unchanged), daemon=True,
+                                        name="ingest-reader")
+        self._thread.start()
+
+    def _put(self, item: tuple[str, Any, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, files: Sequence[SourceFile], read: Callable[[SourceFile], Iterator[Article | SkippedFile]],
+                 unchanged: Callable[[SourceFile], int | None]) -> None:
+        try:
+            for source in files:
+                count = unchanged(source)
+                if count is not None:
+                    if not self._put(("unchanged", source, count)):
+                        return
+                    continue
+                try:
+                    for item in read(source):
+                        kind = "skipped" if isinstance(item, SkippedFile) else "article"
+                        if not self._put((kind, source, item)):
+                            return
+                except IngestError as exc:
+                    self._put(("failed", source, SkippedFile(str(source.path), str(exc))))
+                    continue
+                if not self._put(("end", source, None)):
+                    return
+            self._put(("done", None, None))
+        except BaseException as exc:  # surfaced in the consumer's thread
+            self._put(("error", None, exc))
+
+    def __iter__(self) -> Iterator[tuple[str, Any, Any]]:
+        while True:
+            kind, source, payload = self._queue.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise payload
+            yield kind, source, payload
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,10 @@ from rag.answer import ExtractiveAnswerer
 from rag.catalog import SCHEMA_VERSION, Catalog, DocumentSummary
 from rag.config import Settings
 from rag.dedupe import collapse_duplicates
-from rag.embed import SentenceEmbedding, model_id
+from rag.embed import SentenceEmbedding, choose_backend, model_id
+from rag.errors import RagError
+from rag.generate import ClaimVerifier, GroundedGenerator
+from rag.llm import describe, make_llm
 from rag.rerank import Candidate, SentenceRanker
 from rag.retrieve import Retriever, standalone_query
 from rag.store import VectorIndex
@@ -40,17 +44,22 @@ class Assistant:
         base = settings if settings is not None else Settings.from_env()
         self.settings = base.with_overrides(index_dir=index_dir, **overrides)
         s = self.settings
-        self.embed_model = SentenceEmbedding(s.embed_model, embed_batch_size=s.embed_batch_size)
         self.catalog = Catalog(Path(s.index_dir) / "catalog.sqlite3")
+        backend = choose_backend(s.embed_backend, self.catalog.meta("embed_model"), s.embed_model)
+        self.embed_model = SentenceEmbedding(s.embed_model, embed_batch_size=s.embed_batch_size, backend=backend,
+                                             cache_dir=str(Path(s.index_dir) / "onnx"))
+        embed_id = model_id(s.embed_model, backend)
         self.catalog.ensure_meta(
-            {"embed_model": model_id(s.embed_model), "schema": SCHEMA_VERSION,
-             "chroma": s.chroma_url or "embedded", "collection": s.collection}
+            {"embed_model": embed_id, "schema": SCHEMA_VERSION, "chroma": s.chroma_url or "embedded",
+             "collection": s.collection}
         )
-        self.vectors = VectorIndex(Path(s.index_dir), s.collection, model_id(s.embed_model), s.chroma_url)
+        self.vectors = VectorIndex(Path(s.index_dir), s.collection, embed_id, s.chroma_url)
         self.retriever = Retriever(self.embed_model, self.vectors, self.catalog, mode=s.retrieval)
         self.ranker = SentenceRanker(self.embed_model, document_frequencies=self.catalog.document_frequencies)
         self.answerer = ExtractiveAnswerer(self.ranker, s.min_support, s.max_answer_sentences)
         self.preferred_sources = tuple(x.strip() for x in s.preferred_sources.split(",") if x.strip())
+        self._llm: Any = None  # the LLM backend, made on first use
+        self._llm_lock = threading.Lock()
 
     # -- ingestion -----------------------------------------------------------------------------------
     def ingest(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], sync: bool = False,
@@ -94,12 +103,13 @@ class Assistant:
         re-ranked by their best sentence."""
         return self._search(_clean_question(question), history, top_k or self.settings.top_k, filters)[0]
 
-    def _search(self, question: str, history: Sequence[tuple[str, str]], top_k: int,
-                filters: Filters | None) -> tuple[list[Passage], list[Passage], list[Candidate], dict[str, Article]]:
-        """(top passages, the whole pool, its scored sentences, their articles)."""
+    def _search(self, question: str, history: Sequence[tuple[str, str]], top_k: int, filters: Filters | None,
+                query: str = "") -> tuple[list[Passage], list[Passage], list[Candidate], dict[str, Article]]:
+        """(top passages, the whole pool, its scored sentences, their articles). `query`: the question made
+        standalone (default: the heuristic of rag.retrieve.standalone_query)."""
         if not re.search(r"\w", question):
             return [], [], [], {}
-        query = standalone_query(question, [(str(q), str(a)) for q, a in history])
+        query = query or standalone_query(question, [(str(q), str(a)) for q, a in history])
         pool = self.retriever.run(query, max(self.settings.candidate_pool, top_k), filters)
         pool = collapse_duplicates(pool, self.preferred_sources)
         articles = self.catalog.articles(p.doc_id for p in pool)
@@ -108,33 +118,89 @@ class Assistant:
         return self.ranker.rerank(pool, ranked)[:top_k], pool, ranked, articles
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), top_k: int | None = None,
-            filters: Filters | None = None, passages: Sequence[Passage] | None = None) -> Answer:
+            filters: Filters | None = None, passages: Sequence[Passage] | None = None,
+            backend: str | None = None) -> Answer:
         """Answer from the corpus with citations, or abstain. `history` is [(question, answer), ...].
 
         `passages`: answer from these (e.g. what `search` returned, then narrowed by the caller) instead of
-        retrieving. Timings: `retrieve` covers retrieval and sentence re-ranking, `answer` the composing."""
+        retrieving. `backend`: "extractive" or the configured LLM backend (default: settings.answer_backend).
+        Timings: `retrieve` covers retrieval and sentence re-ranking, `answer` the composing (or generating)."""
+        answer = None
+        for event in self.ask_stream(question, history, top_k, filters, passages, backend):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def ask_stream(self, question: str, history: Sequence[tuple[str, str]] = (), top_k: int | None = None,
+                   filters: Filters | None = None, passages: Sequence[Passage] | None = None,
+                   backend: str | None = None) -> Iterator[str | Answer]:
+        """Like `ask`, streamed: pieces of answer text as they are ready (an LLM's sentences only once verified
+        against their citations), then the final Answer, whose text is the pieces joined."""
         started = time.perf_counter()
         question = _clean_question(question)
         if not re.search(r"\w", question):
-            return Answer(question=question, text=EMPTY_QUESTION, abstained=True,
-                          timings_ms={"retrieve": 0.0, "answer": 0.0, "total": 0.0})
+            yield EMPTY_QUESTION
+            yield Answer(question=question, text=EMPTY_QUESTION, abstained=True,
+                         timings_ms={"retrieve": 0.0, "answer": 0.0, "total": 0.0})
+            return
         k = top_k or self.settings.top_k
-        query = standalone_query(question, [(str(q), str(a)) for q, a in history])
+        history = [(str(q), str(a)) for q, a in history]
+        backend = backend or self.settings.answer_backend
+        generator, problem = self._generator(backend)
+        query = standalone_query(question, history)
+        if generator is not None and history:
+            try:
+                query = generator.condense(question, history) or query
+            except RagError as exc:
+                generator, problem = None, str(exc)
         if passages is None:
-            top, pool, ranked, articles = self._search(question, history, k, filters)
+            top, pool, ranked, articles = self._search(question, history, k, filters, query)
         else:
             top = pool = list(passages)
             articles = self.catalog.articles(p.doc_id for p in pool)
             ranked = self.ranker.score(question, pool, articles, query)
         retrieved = time.perf_counter()
-        answer = self.answerer.run(question, pool, articles, ranked, query)
+
+        def extractive(reason: str = "") -> Answer:
+            answer = self.answerer.run(question, pool, articles, ranked, query)
+            return replace(answer, passages=tuple(top), fallback=reason)
+
+        answer: Answer | None = None
+        if generator is None:
+            answer = extractive(problem)
+            pieces = [answer.text] if answer.abstained else re.findall(r".*?\[\d+\](?:\s+|$)", answer.text)
+            yield from pieces or [answer.text]
+        else:
+            for event in generator.stream(query if history else question, top, articles, extractive):
+                if isinstance(event, Answer):
+                    answer = event
+                else:
+                    yield event
+        assert answer is not None
         done = time.perf_counter()
         timings = {
             "retrieve": round((retrieved - started) * 1000, 1),
             "answer": round((done - retrieved) * 1000, 1),
             "total": round((done - started) * 1000, 1),
         }
-        return replace(answer, passages=tuple(top), timings_ms=timings)
+        yield replace(answer, question=question, passages=tuple(top), timings_ms=timings)
+
+    def _generator(self, backend: str) -> tuple[GroundedGenerator | None, str]:
+        """(the LLM answerer for this backend, "") or (None, why the extractive answerer stands in)."""
+        if backend == "extractive":
+            return None, ""
+        if backend != self.settings.answer_backend:
+            return None, f"the {backend} backend is not configured (RAG_ANSWER_BACKEND)"
+        with self._llm_lock:
+            if self._llm is None:
+                try:
+                    self._llm = make_llm(self.settings)
+                except RagError as exc:
+                    return None, str(exc)
+        verifier = ClaimVerifier(self.embed_model)
+        return GroundedGenerator(self._llm, verifier, describe(self.settings),
+                                 self.settings.max_answer_sentences), ""
 
     # -- the corpus ----------------------------------------------------------------------------------
     def documents(self) -> list[DocumentSummary]:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from rag.config import Settings
+from rag.config import ANSWER_BACKENDS, Settings
 from rag.errors import RagError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED_GATE = 0, 1, 2, 3
@@ -23,6 +23,9 @@ def answer_json(answer: Any) -> dict[str, Any]:
         "abstained": answer.abstained,
         "short_answer": answer.short_answer,
         "support": answer.support,
+        "backend": answer.backend,
+        "fallback": answer.fallback,
+        "dropped": list(answer.dropped),
         "citations": [
             {"id": c.id, "doc_id": c.doc_id, "title": c.title, "url": c.url, "source": c.source,
              "published": c.published, "quote": c.quote, "start_char": c.start_char, "end_char": c.end_char,
@@ -56,7 +59,7 @@ def filters_from_args(args: argparse.Namespace) -> Any:
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env().with_overrides(
         index_dir=getattr(args, "index", None), top_k=getattr(args, "top_k", None),
-        chroma_url=getattr(args, "chroma_url", None),
+        chroma_url=getattr(args, "chroma_url", None), answer_backend=getattr(args, "backend", None),
     )
 
 
@@ -84,11 +87,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     assistant = _assistant(args)
-    answer = assistant.ask(args.question, filters=filters_from_args(args))
     if args.json:
+        answer = assistant.ask(args.question, filters=filters_from_args(args))
         print(json.dumps(answer_json(answer), ensure_ascii=False))
         return EXIT_OK
-    print(answer.text)
+    answer = None
+    for event in assistant.ask_stream(args.question, filters=filters_from_args(args)):
+        if isinstance(event, str):
+            print(event, end="", flush=True)
+        else:
+            answer = event
+    print()
+    assert answer is not None
+    if answer.fallback:
+        print(f"(the extractive answer: {answer.fallback})", file=sys.stderr)
     for c in answer.citations:
         where = ", ".join(x for x in (c.title, c.source, c.published) if x)
         print(f"\n[{c.id}] {where}\n    {c.doc_id} [{c.start_char}:{c.end_char}]\n    “{c.quote}”")
@@ -137,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", action="append", metavar="NAME", help="only articles from this source (repeatable)")
     p.add_argument("--since", metavar="DATE", help="only articles published on or after DATE (YYYY[-MM[-DD]])")
     p.add_argument("--until", metavar="DATE", help="only articles published on or before DATE (YYYY[-MM[-DD]])")
+    p.add_argument("--backend", choices=ANSWER_BACKENDS,
+                   help="who writes the answer (default: $RAG_ANSWER_BACKEND or extractive); see README, LLM backends")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("serve", help="serve the chat web page")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,9 @@ from rag.errors import ConfigError
 
 DEFAULT_INDEX_DIR = ".rag"
 RETRIEVAL_MODES = ("hybrid", "dense", "keyword")
+# extractive: the offline default. openai: any OpenAI-compatible server (llama.cpp's, vLLM, LM Studio, OpenAI);
+# ollama: an Ollama server; llama-cpp: a GGUF file run in-process (the [local-llm] extra).
+ANSWER_BACKENDS = ("extractive", "openai", "ollama", "llama-cpp")
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,9 @@ class Settings:
     collection: str = "articles"
     # Embeddings: "" means the bundled all-MiniLM-L6-v2; otherwise a sentence-transformers name or path.
     embed_model: str = ""
+    # auto: what the index was built with; for a new index the int8 ONNX export (rag/onnx_embed.py) where
+    # onnxruntime is installed, else torch. torch or onnx force one (an index built with the other is refused).
+    embed_backend: str = "auto"
     embed_batch_size: int = 64
     # Chunking, in tiktoken (cl100k) tokens.
     chunk_max_tokens: int = 160
@@ -42,6 +48,16 @@ class Settings:
     # Near-duplicate passages (one wire story in several outlets) collapse to one: the earliest published,
     # or the first of these sources (comma-separated) when present.
     preferred_sources: str = ""
+    # Generative answers (rag/generate.py): the backend, where it is, and how long to wait for it. Every
+    # generated sentence is verified against the passage it cites; on failure the extractive answer is given.
+    answer_backend: str = "extractive"
+    llm_base_url: str = ""  # openai: http://127.0.0.1:8080/v1 (default: OpenAI's API); ollama: http://127.0.0.1:11434
+    llm_model: str = ""  # the model name the server knows; llama-cpp: the path of the GGUF file
+    llm_api_key: str = field(default="", repr=False)  # from RAG_LLM_API_KEY (or OPENAI_API_KEY); never shown
+    llm_timeout_s: float = 60.0
+    llm_max_tokens: int = 256
+    llm_temperature: float = 0.0
+    llm_context_window: int = 4096
 
     def __post_init__(self) -> None:
         if self.chunk_max_tokens < 16:
@@ -60,6 +76,12 @@ class Settings:
             raise ConfigError(f"max_answer_sentences must be at least 1, got {self.max_answer_sentences}")
         if self.embed_batch_size < 1:
             raise ConfigError(f"embed_batch_size must be at least 1, got {self.embed_batch_size}")
+        if self.answer_backend not in ANSWER_BACKENDS:
+            raise ConfigError(f"answer_backend must be one of {', '.join(ANSWER_BACKENDS)}, got {self.answer_backend!r}")
+        if self.llm_timeout_s <= 0:
+            raise ConfigError(f"llm_timeout_s must be positive, got {self.llm_timeout_s}")
+        if self.llm_base_url and not self.llm_base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"llm_base_url must start with http:// or https://, got {self.llm_base_url!r}")
         if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
             raise ConfigError(f"chroma_url must start with http:// or https://, got {self.chroma_url!r}")
 
@@ -93,4 +115,6 @@ class Settings:
                     values[f.name] = raw
             except ValueError as exc:
                 raise ConfigError(f"RAG_{f.name.upper()}={raw!r} is not a valid {type(default).__name__}") from exc
+        if "llm_api_key" not in values and env.get("OPENAI_API_KEY"):
+            values["llm_api_key"] = env["OPENAI_API_KEY"]
         return cls(**values)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -27,21 +28,54 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
-def model_id(name: str) -> str:
-    """The name recorded in the index so that vectors of different models are never mixed."""
-    return BUNDLED_MODEL if name in ("", f"sentence-transformers/{BUNDLED_MODEL}") else name
+ONNX_SUFFIX = "+onnx-int8"
+EMBED_BACKENDS = ("auto", "torch", "onnx")
+
+
+def model_id(name: str, backend: str = "torch") -> str:
+    """The name recorded in the index so that vectors of different models (or of the int8 ONNX export, whose
+    vectors differ slightly from torch's) are never mixed."""
+    base = BUNDLED_MODEL if name in ("", f"sentence-transformers/{BUNDLED_MODEL}") else name
+    return base + ONNX_SUFFIX if backend == "onnx" else base
+
+
+def choose_backend(wanted: str, recorded: str | None, name: str) -> str:
+    """torch or onnx. `auto`: what the index was built with (`recorded`, its model id), else onnx where
+    onnxruntime is installed and the model is a local folder, else torch."""
+    if wanted in ("torch", "onnx"):
+        return wanted
+    if wanted != "auto":
+        raise ConfigError(f"embed_backend must be one of {', '.join(EMBED_BACKENDS)}, got {wanted!r}")
+    if recorded == model_id(name, "onnx"):
+        return "onnx"
+    if recorded == model_id(name, "torch"):
+        return "torch"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "onnx" if (Path(resolve_model_path(name)) / "tokenizer.json").is_file() else "torch"
 
 
 class SentenceEmbedding(BaseEmbedding):
-    """Normalised sentence-transformers vectors on the CPU; the model loads on first use."""
+    """Normalised sentence-transformers vectors on the CPU; the model loads on first use.
+
+    backend "torch": sentence-transformers. "onnx": the int8 ONNX export (rag/onnx_embed.py), cached under
+    `cache_dir`; about 3x faster on 2 cores, and no torch import once exported."""
 
     model: str = ""
+    backend: str = "torch"
+    cache_dir: str = ""
     _model: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
-    def __init__(self, model: str = "", embed_batch_size: int = 64, **kwargs: Any) -> None:
+    def __init__(self, model: str = "", embed_batch_size: int = 64, backend: str = "torch", cache_dir: str = "",
+                 **kwargs: Any) -> None:
+        if backend not in ("torch", "onnx"):
+            raise ConfigError(f"embedding backend must be torch or onnx, got {backend!r}")
         super().__init__(  # type: ignore[call-arg]  # pydantic fields
-            model=model, model_name=model_id(model), embed_batch_size=embed_batch_size, **kwargs
+            model=model, model_name=model_id(model, backend), embed_batch_size=embed_batch_size, backend=backend,
+            cache_dir=cache_dir, **kwargs
         )
 
     @classmethod
@@ -50,6 +84,10 @@ class SentenceEmbedding(BaseEmbedding):
 
     def _load(self) -> Any:
         with self._lock:
+            if self._model is None and self.backend == "onnx":
+                from rag.onnx_embed import OnnxEncoder
+
+                self._model = OnnxEncoder(resolve_model_path(self.model), Path(self.cache_dir or ".rag/onnx"))
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as hf_logging
@@ -67,7 +105,10 @@ class SentenceEmbedding(BaseEmbedding):
 
     @property
     def dimension(self) -> int:
-        return int(self._load().get_sentence_embedding_dimension())
+        model = self._load()
+        if self.backend == "onnx":
+            return int(model.dimension)
+        return int(model.get_sentence_embedding_dimension())
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit-length vectors, one row per text."""
@@ -76,6 +117,8 @@ class SentenceEmbedding(BaseEmbedding):
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         model = self._load()
+        if self.backend == "onnx":
+            return np.asarray(model.encode(list(texts), batch_size=self.embed_batch_size), dtype=np.float32)
         vectors = model.encode(
             texts,
             batch_size=self.embed_batch_size,

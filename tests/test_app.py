@@ -130,3 +130,26 @@ def test_render_escapes_article_html() -> None:
     card = render_card(citation, 1, "<img src=x onerror=alert(1)> and more text")
     assert "<img" not in card and "<b>" not in card and "javascript:" not in card
     assert "<mark>&lt;img src=x onerror=alert(1)&gt;</mark> and more text" in card
+
+
+def test_backend_setting_and_fallback_note(tmp_path: Path, corpus_dir: Path) -> None:
+    """An LLM backend configured but down: the page still answers, extractively, and says why. (The real
+    llama.cpp server is exercised in tests/test_llm_server.py.)"""
+    from gradio_client import Client
+
+    from app import _message_text
+
+    Assistant(index_dir=tmp_path / "idx").ingest([corpus_dir])
+    port, dead = free_port(), free_port()
+    env = _env(RAG_ANSWER_BACKEND="openai", RAG_LLM_BASE_URL=f"http://127.0.0.1:{dead}/v1", RAG_LLM_TIMEOUT_S="5")
+    with running([sys.executable, "app.py", "--index", str(tmp_path / "idx"), "--port", str(port)],
+                 f"http://127.0.0.1:{port}/", tmp_path / "app.log", timeout_s=120, env=env, cwd=REPO):
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        _, history, _ = client.predict("Who requested CSTO troops?", [], 5, [], "", "", "openai", api_name="/ask")
+        reply = _message_text(history[-1]["content"])
+        assert "Tokayev" in reply and "this is the extractive answer" in reply and f"127.0.0.1:{dead}" in reply
+        _, history, _ = client.predict("Who requested CSTO troops?", [], 5, [], "", "", "extractive",
+                                       api_name="/ask")
+        assert "this is the extractive answer" not in _message_text(history[-1]["content"])
+        data = client.predict("Who requested CSTO troops?", 5, [], "", "", "openai", api_name="/answer")
+        assert data["backend"] == "extractive" and "failed" in data["fallback"] and data["citations"]

@@ -1,0 +1,139 @@
+"""One measured job in a fresh process, so its time and peak memory are its own; prints one JSON line.
+
+    python -m bench.worker JOB INDEX_DIR [FILES_OR_QUESTIONS_JSON]
+
+Jobs: ingest / baseline-ingest (a corpus into an index), first-answer / baseline-first-answer (process start to
+the first answer over a built index), queries / baseline-queries (latency of each question, warm).
+`spawn()` runs a job from a bench script and adds `wall_seconds`, the whole process as the parent saw it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+STARTED = time.perf_counter()
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def baseline_embed() -> Any:
+    """LlamaIndex's default pipeline embeds with the same MiniLM on torch."""
+    from rag.embed import SentenceEmbedding
+
+    return SentenceEmbedding(backend="torch")
+
+
+def run(job: str, index: Path, arg: Any) -> dict[str, Any]:
+    if job == "ingest":
+        from rag import Assistant
+
+        assistant = Assistant(index_dir=index)
+        assistant.embed_model.encode(["warm-up"])  # the model load is start-up, not ingest
+        started = time.perf_counter()
+        report = assistant.ingest(arg, progress=False)
+        return {"seconds": time.perf_counter() - started, "chunks": report.chunks,
+                "documents": report.added + report.updated + report.unchanged, "embedded": report.embedded,
+                "backend": assistant.embed_model.backend}
+    if job == "baseline-ingest":
+        from evals.baseline import LlamaIndexBaseline
+
+        embed = baseline_embed()
+        embed.encode(["warm-up"])
+        baseline = LlamaIndexBaseline(index, embed)
+        baseline.build(arg)
+        return {"seconds": baseline.ingest_seconds, "chunks": baseline.chunks}
+    if job == "first-answer":
+        from rag import Assistant
+
+        answer = Assistant(index_dir=index).ask(arg)
+        return {"seconds": time.perf_counter() - STARTED, "answered": not answer.abstained}
+    if job == "baseline-first-answer":
+        nodes = _baseline_retriever(index).retrieve(arg)
+        return {"seconds": time.perf_counter() - STARTED, "answered": bool(nodes)}
+    if job == "queries":
+        from rag import Assistant
+
+        assistant = Assistant(index_dir=index)
+        assistant.ask("warm-up question about the news")
+        times = []
+        for question in arg:
+            started = time.perf_counter()
+            assistant.ask(question)
+            times.append((time.perf_counter() - started) * 1000)
+        return {"latencies_ms": times}
+    if job == "baseline-queries":
+        retriever = _baseline_retriever(index)
+        retriever.retrieve("warm-up question about the news")
+        times = []
+        for question in arg:
+            started = time.perf_counter()
+            retriever.retrieve(question)
+            times.append((time.perf_counter() - started) * 1000)
+        return {"latencies_ms": times}
+    raise SystemExit(f"unknown job {job!r}")
+
+
+def _baseline_retriever(index: Path) -> Any:
+    """The baseline index as a user reopens it: VectorStoreIndex.from_vector_store on the persisted Chroma."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from llama_index.core import VectorStoreIndex
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    client = chromadb.PersistentClient(path=str(index / "baseline-chroma"),
+                                       settings=ChromaSettings(anonymized_telemetry=False))
+    store = ChromaVectorStore(chroma_collection=client.get_collection("baseline"))
+    return VectorStoreIndex.from_vector_store(store, embed_model=baseline_embed()).as_retriever(similarity_top_k=5)
+
+
+def spawn(job: str, index: Path, arg: Any = None, timeout_s: float = 7200) -> dict[str, Any]:
+    """Run one job in a fresh interpreter; its JSON result plus `wall_seconds`."""
+    repo = Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, "-m", "bench.worker", job, str(index)] + ([json.dumps(arg)] if arg is not None else [])
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    started = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=repo, env=env, timeout=timeout_s)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{job} failed ({done.returncode}): {done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["wall_seconds"] = wall
+    return result
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
+
+
+def table(rows: list[tuple[str, Any, Any]], unit_digits: int = 1) -> str:
+    """| metric | project | baseline | ratio (project / baseline) |"""
+    lines = ["| metric | project | LlamaIndex default | ratio |", "|---|---|---|---|"]
+    for name, ours, base in rows:
+        ratio = f"{ours / base:.2f}" if isinstance(ours, (int, float)) and isinstance(base, (int, float)) and base \
+            else "n/a"
+        fmt = lambda v: f"{v:.{unit_digits}f}" if isinstance(v, float) else str(v)  # noqa: E731
+        lines.append(f"| {name} | {fmt(ours)} | {fmt(base)} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    job, index = sys.argv[1], Path(sys.argv[2])
+    arg = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None
+    result = run(job, index, arg)
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
