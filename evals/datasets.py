@@ -127,8 +127,7 @@ def load_dataset(name: str, data_dir: Path, work: Path, limit: int | None = None
             pos, neg = [c for c in cases if c.answerable], [c for c in cases if not c.answerable]
             cases = pos[: int(limit * 0.77)] + neg[: limit - int(limit * 0.77)]
         return files, cases
-    if name == "realtimeqa":
-        return realtimeqa(data_dir, work)
-    if name == "multihop":
-        return multihop(data_dir, work)
+    if name in ("realtimeqa", "multihop"):  # --limit: the first questions; the corpus stays whole
+        files, cases = realtimeqa(data_dir, work) if name == "realtimeqa" else multihop(data_dir, work)
+        return files, cases[:limit] if limit else cases
     raise GoldError(f"unknown dataset {name!r}: give a gold .jsonl file or one of {', '.join(DATASETS)}")

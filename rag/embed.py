@@ -118,7 +118,7 @@ class SentenceEmbedding(BaseEmbedding):
             return np.zeros((0, self.dimension), dtype=np.float32)
         model = self._load()
         if self.backend == "onnx":
-            return np.asarray(model.encode(list(texts), batch_size=self.embed_batch_size), dtype=np.float32)
+            return np.asarray(model.encode(list(texts)), dtype=np.float32)
         vectors = model.encode(
             texts,
             batch_size=self.embed_batch_size,

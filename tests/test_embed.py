@@ -22,8 +22,10 @@ def test_onnx_vectors_agree_with_torch(tmp_path: Path, seed_text: str) -> None:
     assert onnx.dimension == torch_vectors.shape[1] == 384
     cosines = (torch_vectors * onnx_vectors).sum(axis=1)
     assert cosines.mean() > 0.95 and cosines.min() > 0.85, cosines
-    # Batching sorts by length; the order of the output must still be the order of the input.
-    assert (abs(onnx.encode(sentences[::-1])[::-1] - onnx_vectors) < 1e-5).all()
+    # Batching sorts by length; the order of the output must still be the order of the input. (Dynamic int8
+    # quantisation scales activations per batch, so another batch mix moves a vector very slightly.)
+    again = onnx.encode(sentences[::-1])[::-1]
+    assert ((again * onnx_vectors).sum(axis=1) > 0.995).all()
     assert list((tmp_path / "onnx").rglob("model.int8.onnx")), "the export is kept in the index's folder"
 
 
