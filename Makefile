@@ -42,8 +42,8 @@ run: index
 	$(BIN)/rag serve --index $(INDEX)
 
 lint: install
-	$(BIN)/ruff check rag ingest evals tests app.py
-	$(BIN)/mypy rag ingest evals app.py
+	$(BIN)/ruff check rag ingest evals tests bench app.py
+	$(BIN)/mypy rag ingest evals bench app.py
 
 test: $(TEST_STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest

@@ -27,7 +27,7 @@ def peak_rss_mb() -> float:
 
 def baseline_embed() -> Any:
     """LlamaIndex's default pipeline embeds with the same MiniLM on torch."""
-    from rag.embed import SentenceEmbedding
+    from rag.llama_embedding import SentenceEmbedding
 
     return SentenceEmbedding(backend="torch")
 
@@ -59,27 +59,22 @@ def run(job: str, index: Path, arg: Any) -> dict[str, Any]:
     if job == "baseline-first-answer":
         nodes = _baseline_retriever(index).retrieve(arg)
         return {"seconds": time.perf_counter() - STARTED, "answered": bool(nodes)}
-    if job == "queries":
-        from rag import Assistant
+    if job in ("queries", "baseline-queries"):
+        if job == "queries":
+            from rag import Assistant
 
-        assistant = Assistant(index_dir=index)
-        assistant.ask("warm-up question about the news")
-        times = []
-        for question in arg:
-            started = time.perf_counter()
-            assistant.ask(question)
-            times.append((time.perf_counter() - started) * 1000)
-        return {"latencies_ms": times}
-    if job == "baseline-queries":
-        retriever = _baseline_retriever(index)
-        retriever.retrieve("warm-up question about the news")
-        times = []
-        for question in arg:
-            started = time.perf_counter()
-            retriever.retrieve(question)
-            times.append((time.perf_counter() - started) * 1000)
-        return {"latencies_ms": times}
+            ask: Any = Assistant(index_dir=index).ask
+        else:
+            ask = _baseline_retriever(index).retrieve
+        ask("warm-up question about the news")
+        return {"latencies_ms": [_timed_ms(ask, question) for question in arg]}
     raise SystemExit(f"unknown job {job!r}")
+
+
+def _timed_ms(fn: Any, arg: Any) -> float:
+    started = time.perf_counter()
+    fn(arg)
+    return (time.perf_counter() - started) * 1000
 
 
 def _baseline_retriever(index: Path) -> Any:

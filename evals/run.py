@@ -242,7 +242,7 @@ def main(args: argparse.Namespace) -> int:
         base_results: list[dict[str, Any]] = []
         if with_baseline:
             from evals.baseline import LlamaIndexBaseline
-            from rag.embed import SentenceEmbedding
+            from rag.llama_embedding import SentenceEmbedding
 
             embed_model = SentenceEmbedding(settings.embed_model, embed_batch_size=settings.embed_batch_size)
             embed_model.encode(["warm-up"])

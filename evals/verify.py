@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rag.embed import SentenceEmbedding
+from rag.embed import Encoder
 from rag.generate import ClaimVerifier, Evidence
 from rag.types import Article, Passage
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parent.parent.parent / "shared" / "data")
     parser.add_argument("--cases", type=int, default=600)
     args = parser.parse_args(argv)
-    verifier = ClaimVerifier(SentenceEmbedding())
+    verifier = ClaimVerifier(Encoder())
     measured = measure(verifier, claims(args.data, args.cases))
     counts = {k: sum(1 for m in measured if m[0] == k) for k in KINDS}
     print(f"claims: {counts}")

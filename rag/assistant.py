@@ -15,7 +15,7 @@ from rag.answer import ExtractiveAnswerer
 from rag.catalog import SCHEMA_VERSION, Catalog, DocumentSummary
 from rag.config import Settings
 from rag.dedupe import collapse_duplicates
-from rag.embed import SentenceEmbedding, choose_backend, model_id
+from rag.embed import Encoder, choose_backend, model_id
 from rag.errors import RagError
 from rag.generate import ClaimVerifier, GroundedGenerator
 from rag.llm import describe, make_llm
@@ -46,8 +46,8 @@ class Assistant:
         s = self.settings
         self.catalog = Catalog(Path(s.index_dir) / "catalog.sqlite3")
         backend = choose_backend(s.embed_backend, self.catalog.meta("embed_model"), s.embed_model)
-        self.embed_model = SentenceEmbedding(s.embed_model, embed_batch_size=s.embed_batch_size, backend=backend,
-                                             cache_dir=str(Path(s.index_dir) / "onnx"))
+        self.embed_model = Encoder(s.embed_model, batch_size=s.embed_batch_size, backend=backend,
+                                   cache_dir=str(Path(s.index_dir) / "onnx"))
         embed_id = model_id(s.embed_model, backend)
         self.catalog.ensure_meta(
             {"embed_model": embed_id, "schema": SCHEMA_VERSION, "chroma": s.chroma_url or "embedded",
@@ -90,9 +90,11 @@ class Assistant:
 
     def _ingestor(self) -> Any:
         from ingest.pipeline import Ingestor
+        from rag.llama_embedding import SentenceEmbedding
 
         s = self.settings
-        return Ingestor(Path(s.index_dir), self.catalog, self.vectors, self.embed_model,
+        embedding = SentenceEmbedding(embed_batch_size=s.embed_batch_size, encoder=self.embed_model)
+        return Ingestor(Path(s.index_dir), self.catalog, self.vectors, embedding,
                         chunk_max_tokens=s.chunk_max_tokens, chunk_overlap_sentences=s.chunk_overlap_sentences,
                         max_file_bytes=s.max_file_bytes, batch_chars=s.ingest_batch_chars)
 

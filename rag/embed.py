@@ -1,13 +1,14 @@
-"""Sentence-transformers embeddings (bundled all-MiniLM-L6-v2 by default) as a LlamaIndex embedding model."""
+"""Sentence embeddings (bundled all-MiniLM-L6-v2 by default) on the CPU, through torch or the int8 ONNX export.
+
+A plain class: answering imports neither LlamaIndex nor torch (with the ONNX backend). The LlamaIndex adapter the
+ingestion pipeline needs is rag/llama_embedding.py.
+"""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from pydantic import PrivateAttr
 
 from rag.errors import ConfigError
 
@@ -50,37 +51,29 @@ def choose_backend(wanted: str, recorded: str | None, name: str) -> str:
         return "onnx"
     if recorded == model_id(name, "torch"):
         return "torch"
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
+    from importlib.util import find_spec
+
+    if find_spec("onnxruntime") is None or find_spec("onnx") is None:
         return "torch"
     return "onnx" if (Path(resolve_model_path(name)) / "tokenizer.json").is_file() else "torch"
 
 
-class SentenceEmbedding(BaseEmbedding):
-    """Normalised sentence-transformers vectors on the CPU; the model loads on first use.
+class Encoder:
+    """Normalised sentence vectors; the model loads on first use.
 
     backend "torch": sentence-transformers. "onnx": the int8 ONNX export (rag/onnx_embed.py), cached under
-    `cache_dir`; about 3x faster on 2 cores, and no torch import once exported."""
+    `cache_dir`; about 3.5x faster on 2 cores, and no torch import once exported."""
 
-    model: str = ""
-    backend: str = "torch"
-    cache_dir: str = ""
-    _model: Any = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-
-    def __init__(self, model: str = "", embed_batch_size: int = 64, backend: str = "torch", cache_dir: str = "",
-                 **kwargs: Any) -> None:
+    def __init__(self, model: str = "", batch_size: int = 64, backend: str = "torch", cache_dir: str = "") -> None:
         if backend not in ("torch", "onnx"):
             raise ConfigError(f"embedding backend must be torch or onnx, got {backend!r}")
-        super().__init__(  # type: ignore[call-arg]  # pydantic fields
-            model=model, model_name=model_id(model, backend), embed_batch_size=embed_batch_size, backend=backend,
-            cache_dir=cache_dir, **kwargs
-        )
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "SentenceEmbedding"
+        self.model = model
+        self.batch_size = batch_size
+        self.backend = backend
+        self.cache_dir = cache_dir
+        self.model_name = model_id(model, backend)
+        self._model: Any = None
+        self._lock = threading.Lock()
 
     def _load(self) -> Any:
         with self._lock:
@@ -121,21 +114,9 @@ class SentenceEmbedding(BaseEmbedding):
             return np.asarray(model.encode(list(texts)), dtype=np.float32)
         vectors = model.encode(
             texts,
-            batch_size=self.embed_batch_size,
+            batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return [float(x) for x in self.encode([query])[0]]
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return [float(x) for x in self.encode([text])[0]]
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return [[float(x) for x in row] for row in self.encode(texts)]

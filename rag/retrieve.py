@@ -64,7 +64,7 @@ class Retriever:
         dense: list[str] = []
         keyword: list[str] = []
         if self.mode != "keyword":
-            embedding = self.embed_model.get_query_embedding(query)
+            embedding = [float(x) for x in self.embed_model.encode([query])[0]]
             dense = [cid for cid, _ in self.vectors.query(embedding, top_k * _OVERFETCH, where=filters.chroma_where())]
         if self.mode != "dense":
             keyword = [cid for cid, _ in self.catalog.keyword_search(keyword_terms(query), top_k, filters.sources,

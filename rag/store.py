@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from llama_index.core.schema import BaseNode, MetadataMode
-from llama_index.core.vector_stores.utils import node_to_metadata_dict
-from llama_index.vector_stores.chroma import ChromaVectorStore
-
 from rag.errors import BackendError, IndexMismatchError
+
+if TYPE_CHECKING:
+    from llama_index.core.schema import BaseNode
 
 log = logging.getLogger(__name__)
 
@@ -20,26 +19,33 @@ FORMAT_VERSION = "1"
 _BATCH = 1000
 
 
-class UpsertChromaVectorStore(ChromaVectorStore):
-    """ChromaVectorStore whose add() upserts, so re-adding a chunk id refreshes it instead of being ignored."""
+def _upsert_store(collection: Any) -> Any:
+    """A LlamaIndex ChromaVectorStore whose add() upserts, so re-adding a chunk id refreshes it instead of being
+    ignored. Made on first write: answering never imports LlamaIndex."""
+    from llama_index.core.schema import MetadataMode
+    from llama_index.core.vector_stores.utils import node_to_metadata_dict
+    from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
-        ids: list[str] = []
-        for i in range(0, len(nodes), _BATCH):
-            batch = nodes[i : i + _BATCH]
-            metadatas = []
-            for node in batch:
-                meta = node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata)
-                metadatas.append({k: ("" if v is None else v) for k, v in meta.items()})
-            # chromadb's stubs want numpy arrays and its own metadata mapping type; plain lists work.
-            self._collection.upsert(
-                ids=[n.node_id for n in batch],
-                embeddings=[n.get_embedding() for n in batch],  # type: ignore[arg-type]
-                metadatas=metadatas,  # type: ignore[arg-type]
-                documents=[n.get_content(metadata_mode=MetadataMode.NONE) for n in batch],
-            )
-            ids.extend(n.node_id for n in batch)
-        return ids
+    class UpsertChromaVectorStore(ChromaVectorStore):
+        def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
+            ids: list[str] = []
+            for i in range(0, len(nodes), _BATCH):
+                batch = nodes[i : i + _BATCH]
+                metadatas = []
+                for node in batch:
+                    meta = node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata)
+                    metadatas.append({k: ("" if v is None else v) for k, v in meta.items()})
+                # chromadb's stubs want numpy arrays and its own metadata mapping type; plain lists work.
+                self._collection.upsert(
+                    ids=[n.node_id for n in batch],
+                    embeddings=[n.get_embedding() for n in batch],  # type: ignore[arg-type]
+                    metadatas=metadatas,  # type: ignore[arg-type]
+                    documents=[n.get_content(metadata_mode=MetadataMode.NONE) for n in batch],
+                )
+                ids.extend(n.node_id for n in batch)
+            return ids
+
+    return UpsertChromaVectorStore(chroma_collection=collection)  # type: ignore[call-arg]
 
 
 def _client(index_dir: Path, chroma_url: str) -> Any:
@@ -84,7 +90,14 @@ class VectorIndex:
                 f"but {embed_model_id!r} (format {FORMAT_VERSION}) is configured: re-ingest into a new index "
                 "directory, or configure the model the index was built with"
             )
-        self.vector_store = UpsertChromaVectorStore(chroma_collection=self._collection)  # type: ignore[call-arg]
+        self._vector_store: Any = None
+
+    @property
+    def vector_store(self) -> Any:
+        """The LlamaIndex vector store over the collection (for writes)."""
+        if self._vector_store is None:
+            self._vector_store = _upsert_store(self._collection)
+        return self._vector_store
 
     def count(self) -> int:
         return int(self._collection.count())

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from rag import Assistant
-from rag.embed import SentenceEmbedding
+from rag.embed import Encoder
 from rag.errors import IndexMismatchError
 from tests.conftest import REPO
 
 
 def test_onnx_vectors_agree_with_torch(tmp_path: Path, seed_text: str) -> None:
     sentences = [s for s in seed_text.split(". ") if len(s) > 20][:40]
-    torch_vectors = SentenceEmbedding(backend="torch").encode(sentences)
-    onnx = SentenceEmbedding(backend="onnx", cache_dir=str(tmp_path / "onnx"))
+    torch_vectors = Encoder(backend="torch").encode(sentences)
+    onnx = Encoder(backend="onnx", cache_dir=str(tmp_path / "onnx"))
     onnx_vectors = onnx.encode(sentences)
     assert onnx.dimension == torch_vectors.shape[1] == 384
     cosines = (torch_vectors * onnx_vectors).sum(axis=1)
