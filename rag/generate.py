@@ -248,11 +248,12 @@ class GroundedGenerator:
             for text in self._accept(buffer, question, passages, articles, draft):
                 yield text
         if not draft.sentences:
-            if NO_ANSWER in raw.upper() or not raw.strip():
+            if NO_ANSWER in raw.upper():
                 yield Answer(question=question, text=REFUSAL, abstained=True, passages=tuple(passages),
                              dropped=tuple(draft.dropped), backend=self.where)
                 return
-            answer = fallback("no sentence of the generated answer was supported by the passage it cites")
+            answer = fallback("no sentence of the generated answer was supported by the passage it cites"
+                              if raw.strip() else "the model returned no text")
             yield answer.text
             yield replace(answer, dropped=tuple(draft.dropped))
             return

@@ -90,6 +90,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     short_answer: str = ""  # the phrase answering the question, when one was found
     support: float = 0.0  # p(the best sentence answers), rag/abstain.py: answered when it reaches min_support
+    # (1.0 for a generated answer: each of its sentences passed verification instead)
     backend: str = "extractive"  # what wrote the answer: "extractive", or the LLM backend (rag/llm.describe)
     fallback: str = ""  # why the extractive answer stands in for the configured LLM backend ("" if it does not)
     dropped: tuple[str, ...] = ()  # generated sentences left out because their citation did not support them
