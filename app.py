@@ -326,9 +326,9 @@ def render_report(report: Any, names: dict[str, str] | None = None, refused: Seq
     return out
 
 
-def document_rows() -> list[list[Any]]:
+def document_rows(docs: Sequence[Any]) -> list[list[Any]]:
     rows = []
-    for d in get_assistant().documents():
+    for d in docs:
         when = datetime.fromtimestamp(d.ingested_at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
         rows.append([d.title or d.doc_id, d.source, d.published, d.chunks, when, d.doc_id])
     return rows
@@ -348,7 +348,7 @@ def corpus_view() -> tuple[Any, ...]:
     summary = (f"**{stats['documents']} documents, {stats['chunks']} chunks** in `{assistant.settings.index_dir}`"
                if stats["documents"] else "**The index is empty.** Upload articles below.")
     choices = [(f"{d.title or d.doc_id} ({d.source or 'no source'})", d.doc_id) for d in docs]
-    return (summary, document_rows(), gr.update(choices=choices, value=None), gr.update(choices=sources))
+    return (summary, document_rows(docs), gr.update(choices=choices, value=None), gr.update(choices=sources))
 
 
 def _progress_callback(progress: Any) -> Callable[[int, int], None]:
