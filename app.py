@@ -252,6 +252,18 @@ class _EmptyIndex(Exception):
     pass
 
 
+def describe_filters(sources: Sequence[str] | None, since: str, until: str) -> str:
+    """The line under the question box saying which filters narrow the search (empty when none do)."""
+    parts = []
+    if sources:
+        parts.append("sources " + ", ".join(_escape(s) for s in sources))
+    if (since or "").strip():
+        parts.append(f"published from {_escape(since.strip())}")
+    if (until or "").strip():
+        parts.append(f"published until {_escape(until.strip())}")
+    return f"🔎 Searching only articles with {'; '.join(parts)} (Settings)." if parts else ""
+
+
 def api_answer(question: str, top_k: int = 5, sources: list[str] | None = None, since: str = "",
                until: str = "", backend: str = "") -> dict[str, Any]:
     """The answer as data: text with [n] markers, citations with exact spans, abstained, short answer, support,
@@ -435,6 +447,7 @@ def build_ui() -> Any:
                                              scale=8, autofocus=True, elem_id="question")
                             send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                             new_chat = gr.Button("New chat", scale=1, elem_id="new-chat")
+                        active_filters = gr.Markdown("", elem_id="active-filters")
                     with gr.Column(scale=2):
                         gr.Markdown("### Source")
                         panel = gr.HTML(render_panel([]), elem_id="source-panel")
@@ -471,6 +484,8 @@ def build_ui() -> Any:
         chatbot.example_select(_example_text(gr), None, box, api_visibility="private").then(
             respond, chat_in, chat_out, api_visibility="private")
         new_chat.click(lambda: ("", [], render_panel([]), []), None, chat_out, api_visibility="private")
+        gr.on([sources.change, since.change, until.change], describe_filters, [sources, since, until],
+              active_filters, api_visibility="private", show_progress="hidden")
         view = [summary, table, pick, sources]
         bar = gr.Progress()  # Gradio hands each request its own tracker in place of this default
         ingest.click(lambda files, progress=bar: ingest_uploads(files, progress), upload,

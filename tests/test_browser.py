@@ -165,13 +165,18 @@ def test_refusal_reads_as_a_refusal(page: Any) -> None:
 
 def test_settings_change_answers_without_restart(page: Any) -> None:
     page.click("#settings")
+    # The line under the question box echoes the filters once the page has taken them in; waiting for it keeps
+    # the question from racing the settings field.
     page.get_by_label("Published from").fill("2023")
+    wait_text(page, "active-filters", "published from 2023")
     reply = ask(page, "Who requested CSTO troops?")
     assert "Not in the articles" in reply.inner_text()  # the seed article is from 2022
     page.get_by_label("Published from").fill("last week")
+    wait_text(page, "active-filters", "published from last week")
     reply = ask(page, "Who requested CSTO troops?")
     assert "Check the date filter" in reply.inner_text()
     page.get_by_label("Published from").fill("")
+    wait_text(page, "active-filters", "published from", present=False)
     reply = ask(page, "Who requested CSTO troops?")
     assert "Tokayev" in reply.inner_text()
 
