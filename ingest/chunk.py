@@ -33,7 +33,7 @@ def chunk_id(doc_id: str, start_char: int, end_char: int, text: str) -> str:
 class Chunker:
     """Packs whole sentences into chunks of at most `max_tokens`; repeats `overlap_sentences` between chunks.
 
-    A sentence longer than the budget is cut at word boundaries. Offsets index `article.text`.
+    A sentence longer than the budget is cut at word boundaries, a word longer than the budget between characters. Offsets index `article.text`.
     """
 
     def __init__(
@@ -52,7 +52,7 @@ class Chunker:
 
     def run(self, article: Article) -> list[Chunk]:
         units = self._units(article.text)
-        groups = self._pack(units)
+        groups = self._pack(article.text, units)
         chunks: list[Chunk] = []
         for index, (start, end) in enumerate(groups):
             text = article.text[start:end]
@@ -69,25 +69,54 @@ class Chunker:
                 continue
             piece_start, piece_end, piece_tokens = -1, -1, 0
             for word in _WORD_RE.finditer(text, start, end):
-                word_tokens = self._count(" " + word.group())
-                if piece_start >= 0 and piece_tokens + word_tokens > self.max_tokens:
+                alone = self._count(word.group())
+                if alone > self.max_tokens:  # one "word" over the budget (a URL, a script without spaces)
+                    if piece_start >= 0:
+                        units.append((piece_start, piece_end, piece_tokens))
+                        piece_start, piece_tokens = -1, 0
+                    units.extend(self._cut_word(text, word.start(), word.end()))
+                    continue
+                # The word with the space before it: odd separators (U+2028, runs of NBSP) cost tokens too.
+                joined = self._count(text[piece_end:word.end()]) if piece_start >= 0 else alone
+                if piece_start >= 0 and piece_tokens + joined > self.max_tokens:
                     units.append((piece_start, piece_end, piece_tokens))
-                    piece_start, piece_tokens = -1, 0
+                    piece_start, piece_tokens, joined = -1, 0, alone
                 if piece_start < 0:
                     piece_start = word.start()
                 piece_end = word.end()
-                piece_tokens += word_tokens
+                piece_tokens += joined
             if piece_start >= 0:
                 units.append((piece_start, piece_end, piece_tokens))
         return units
 
-    def _pack(self, units: Sequence[tuple[int, int, int]]) -> list[tuple[int, int]]:
+    def _cut_word(self, text: str, start: int, end: int) -> list[tuple[int, int, int]]:
+        """Cut one over-budget run of non-space characters into pieces under the budget.
+
+        A character is at most 4 tokens (one per UTF-8 byte), so a piece of max_tokens // 4 characters always
+        fits; each piece starts at 4 * max_tokens characters and halves until it fits."""
+        pieces: list[tuple[int, int, int]] = []
+        smallest = max(1, self.max_tokens // 4)
+        while start < end:
+            size = min(end - start, 4 * self.max_tokens)
+            tokens = self._count(text[start:start + size])
+            while tokens > self.max_tokens and size > smallest:
+                size = max(smallest, size // 2)
+                tokens = self._count(text[start:start + size])
+            pieces.append((start, start + size, tokens))
+            start += size
+        return pieces
+
+    def _pack(self, text: str, units: Sequence[tuple[int, int, int]]) -> list[tuple[int, int]]:
+        # What the text between two units costs: a space is usually merged into the next token (1 is safe), other
+        # separators (paragraph breaks, U+2028, runs of spaces) are counted.
+        gaps = [0] + [1 if text[a[1]:b[0]] in ("", " ") else self._count(text[a[1]:b[0]]) + 1
+                      for a, b in zip(units, units[1:], strict=False)]
         groups: list[tuple[int, int]] = []
         i = 0
         while i < len(units):
             j, tokens = i, 0
-            while j < len(units) and (j == i or tokens + units[j][2] + 1 <= self.max_tokens):
-                tokens += units[j][2] + (1 if j > i else 0)
+            while j < len(units) and (j == i or tokens + units[j][2] + gaps[j] <= self.max_tokens):
+                tokens += units[j][2] + (gaps[j] if j > i else 0)
                 j += 1
             groups.append((units[i][0], units[j - 1][1]))
             if j >= len(units):

@@ -11,8 +11,9 @@ _ABBREVIATIONS = frozenset(
     e.g i.e u.s u.k u.n u.s.a a.m p.m d.c""".split()
 )
 
-# A candidate end: terminal punctuation, optional closing quotes/brackets, then whitespace.
-_END_RE = re.compile(r"[.!?…]+[”\"’'»)\]]*(?=\s)")
+# A candidate end: terminal punctuation, optional closing quotes/brackets, then whitespace. Only from the start of
+# a punctuation run, and possessive: a run of 50,000 dots is one linear scan, not a quadratic backtrack.
+_END_RE = re.compile(r"(?<![.!?…])[.!?…]++[”\"’'»)\]]*+(?=\s)")
 _NEXT_START_RE = re.compile(r"\s+([“\"‘'«(\[¿¡\-–—]?[\w])")
 
 
