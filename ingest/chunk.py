@@ -6,6 +6,7 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from itertools import pairwise
 
 from rag.errors import ConfigError
 from rag.sentences import sentence_spans
@@ -110,7 +111,7 @@ class Chunker:
         # What the text between two units costs: a space is usually merged into the next token (1 is safe), other
         # separators (paragraph breaks, U+2028, runs of spaces) are counted.
         gaps = [0] + [1 if text[a[1]:b[0]] in ("", " ") else self._count(text[a[1]:b[0]]) + 1
-                      for a, b in zip(units, units[1:], strict=False)]
+                      for a, b in pairwise(units)]
         groups: list[tuple[int, int]] = []
         i = 0
         while i < len(units):

@@ -126,9 +126,10 @@ def normalise_date(value: Any) -> str:
         return ""
 
 
-def read_records(source: SourceFile, max_bytes: int) -> Iterator[RawRecord | SkippedFile]:
-    """The articles in one file. A whole-file problem raises IngestError; a bad JSONL line is yielded
-    as a SkippedFile naming its line and the rest of the file goes on."""
+def read_records(source: SourceFile, max_bytes: int, max_chars: int = 1_000_000,
+                 ) -> Iterator[RawRecord | SkippedFile]:
+    """The articles in one file. A whole-file problem raises IngestError; a bad JSONL line (malformed, or
+    over `max_chars`) is yielded as a SkippedFile naming its line and the rest of the file goes on."""
     if source.size > max_bytes:
         raise IngestError(f"file is {source.size:,} bytes, over the {max_bytes:,}-byte limit")
     try:
@@ -139,9 +140,17 @@ def read_records(source: SourceFile, max_bytes: int) -> Iterator[RawRecord | Ski
         raise IngestError(f"file is {len(data):,} bytes, over the {max_bytes:,}-byte limit")
     doc_id = doc_id_for_path(source.path)
     if source.format == "pdf":
-        yield RawRecord(doc_id, str(source.path), "pdf", *_read_pdf(data))
+        text, meta = _read_pdf(data)
+        if len(text) > max_chars:
+            raise IngestError(f"the PDF's text is {len(text):,} characters, over the {max_chars:,}-character "
+                              "article limit")
+        yield RawRecord(doc_id, str(source.path), "pdf", text, meta)
         return
     text = decode(data)
+    del data
+    if source.format in ("txt", "md") and len(text) > max_chars:  # HTML is measured after extraction
+        raise IngestError(f"the article is {len(text):,} characters, over the {max_chars:,}-character limit "
+                          "(split it into several files)")
     if source.format != "jsonl":
         yield RawRecord(doc_id, str(source.path), source.format, text)
         return
@@ -151,6 +160,10 @@ def read_records(source: SourceFile, max_bytes: int) -> Iterator[RawRecord | Ski
             continue
         any_line = True
         where = f"{source.path}:{lineno}"
+        if len(line) > max_chars + 10_000:  # room for the metadata around the text
+            yield SkippedFile(where, f"line {lineno} is {len(line):,} characters, over the {max_chars:,}-character "
+                                     "article limit")
+            continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -162,6 +175,10 @@ def read_records(source: SourceFile, max_bytes: int) -> Iterator[RawRecord | Ski
         body = obj.get("text")
         if not isinstance(body, str) or not body.strip():
             yield SkippedFile(where, f"line {lineno} has no \"text\"")
+            continue
+        if len(body) > max_chars:
+            yield SkippedFile(where, f"line {lineno}'s text is {len(body):,} characters, over the {max_chars:,}-"
+                                     "character article limit")
             continue
         record_id = obj.get("id")
         authors = obj.get("authors") or ()

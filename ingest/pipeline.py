@@ -160,12 +160,14 @@ class Ingestor:
         chunk_max_tokens: int = 160,
         chunk_overlap_sentences: int = 1,
         max_file_bytes: int = 50 * 1024 * 1024,
+        max_article_chars: int = 1_000_000,
         batch_chars: int = 400_000,
     ) -> None:
         self.index_dir = index_dir
         self.catalog = catalog
         self.vectors = vectors
         self.max_file_bytes = max_file_bytes
+        self.max_article_chars = max_article_chars
         self.batch_chars = batch_chars
         self.fingerprint = json.dumps(
             {"cleaner": CLEANER_VERSION, "max_tokens": chunk_max_tokens, "overlap": chunk_overlap_sentences,
@@ -257,14 +259,20 @@ class Ingestor:
 
     def _read_file(self, source: SourceFile) -> Iterator[Article | SkippedFile]:
         """The file's cleaned articles, and a SkippedFile for each bad record (IngestError: the whole file)."""
-        for item in read_records(source, self.max_file_bytes):
+        for item in read_records(source, self.max_file_bytes, self.max_article_chars):
             if isinstance(item, SkippedFile):
                 yield item
                 continue
             try:
-                yield to_article(item)
+                article = to_article(item)
             except IngestError as exc:
                 yield SkippedFile(item.path, str(exc))
+                continue
+            if len(article.text) > self.max_article_chars:  # HTML is only measured once its text is extracted
+                yield SkippedFile(item.path, f"the article is {len(article.text):,} characters, over the "
+                                             f"{self.max_article_chars:,}-character limit")
+                continue
+            yield article
 
     def _add_article(self, article: Article, batch: _Batch, report: IngestReport) -> None:
         digest = article_hash(article, self.fingerprint)

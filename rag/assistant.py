@@ -26,11 +26,21 @@ from rag.types import Answer, Article, Filters, IngestReport, Passage
 
 MAX_QUESTION_CHARS = 2000
 EMPTY_QUESTION = "Ask a question about the articles in the corpus."
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Terminal escape sequences, then C0/C1 controls, bidi overrides and zero-width characters: none carries meaning in
+# a question, and each can hide words from the keyword search.
+_ESCAPE_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
-def _clean_question(question: str) -> str:
-    return _CONTROL_RE.sub(" ", question or "").strip()[:MAX_QUESTION_CHARS]
+def _clean_text(text: str) -> str:
+    """Printable text: lone surrogates (which no encoder accepts) become U+FFFD, controls become spaces."""
+    text = str(text or "").encode("utf-8", "replace").decode("utf-8") if text else ""
+    return _CONTROL_RE.sub(" ", _ESCAPE_RE.sub(" ", text)).strip()
+
+
+def too_long(question: str) -> str:
+    return (f"The question is {len(question):,} characters long; ask it in at most {MAX_QUESTION_CHARS:,} "
+            "characters.")
 
 
 class Assistant:
@@ -96,14 +106,15 @@ class Assistant:
         embedding = SentenceEmbedding(embed_batch_size=s.embed_batch_size, encoder=self.embed_model)
         return Ingestor(Path(s.index_dir), self.catalog, self.vectors, embedding,
                         chunk_max_tokens=s.chunk_max_tokens, chunk_overlap_sentences=s.chunk_overlap_sentences,
-                        max_file_bytes=s.max_file_bytes, batch_chars=s.ingest_batch_chars)
+                        max_file_bytes=s.max_file_bytes, max_article_chars=s.max_article_chars,
+                        batch_chars=s.ingest_batch_chars)
 
     # -- questions -----------------------------------------------------------------------------------
     def search(self, question: str, history: Sequence[tuple[str, str]] = (), top_k: int | None = None,
                filters: Filters | None = None) -> list[Passage]:
         """The top_k passages for a question: hybrid retrieval of a candidate pool, near-duplicates collapsed,
         re-ranked by their best sentence."""
-        return self._search(_clean_question(question), history, top_k or self.settings.top_k, filters)[0]
+        return self._search(_clean_text(question)[:MAX_QUESTION_CHARS], history, top_k or self.settings.top_k, filters)[0]
 
     def _search(self, question: str, history: Sequence[tuple[str, str]], top_k: int, filters: Filters | None,
                 query: str = "") -> tuple[list[Passage], list[Passage], list[Candidate], dict[str, Article]]:
@@ -140,14 +151,16 @@ class Assistant:
         """Like `ask`, streamed: pieces of answer text as they are ready (an LLM's sentences only once verified
         against their citations), then the final Answer, whose text is the pieces joined."""
         started = time.perf_counter()
-        question = _clean_question(question)
-        if not re.search(r"\w", question):
-            yield EMPTY_QUESTION
-            yield Answer(question=question, text=EMPTY_QUESTION, abstained=True,
+        question = _clean_text(question)
+        refusal = EMPTY_QUESTION if not re.search(r"\w", question) else (
+            too_long(question) if len(question) > MAX_QUESTION_CHARS else "")
+        if refusal:
+            yield refusal
+            yield Answer(question=question[:MAX_QUESTION_CHARS], text=refusal, abstained=True,
                          timings_ms={"retrieve": 0.0, "answer": 0.0, "total": 0.0})
             return
         k = top_k or self.settings.top_k
-        history = [(str(q), str(a)) for q, a in history]
+        history = [(_clean_text(q)[:MAX_QUESTION_CHARS], _clean_text(a)) for q, a in history]
         backend = backend or self.settings.answer_backend
         generator, problem = self._generator(backend)
         query = standalone_query(question, history)

@@ -34,6 +34,9 @@ class Settings:
     chunk_overlap_sentences: int = 1
     # Ingestion limits.
     max_file_bytes: int = 50 * 1024 * 1024
+    # One article (a file, or a JSONL line) over this is skipped: 1M characters is a book, not a news story, and
+    # would take minutes to embed.
+    max_article_chars: int = 1_000_000
     ingest_batch_chars: int = 400_000  # article characters embedded and committed together
     # Retrieval and answering: `retrieval` is hybrid (dense + BM25, fused), dense or keyword;
     # `candidate_pool` passages are re-ranked by their sentences and the best `top_k` kept.
@@ -74,6 +77,8 @@ class Settings:
             raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
         if self.max_answer_sentences < 1:
             raise ConfigError(f"max_answer_sentences must be at least 1, got {self.max_answer_sentences}")
+        if self.max_file_bytes < 1 or self.max_article_chars < 1:
+            raise ConfigError("max_file_bytes and max_article_chars must be positive")
         if self.embed_batch_size < 1:
             raise ConfigError(f"embed_batch_size must be at least 1, got {self.embed_batch_size}")
         if self.answer_backend not in ANSWER_BACKENDS:
