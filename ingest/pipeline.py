@@ -16,6 +16,8 @@ import json
 import logging
 import os
 import queue
+import shutil
+import sqlite3
 import sys
 import threading
 import time
@@ -32,7 +34,7 @@ from ingest.chunk import Chunker
 from ingest.clean import clean_html, clean_markdown, clean_text
 from ingest.load import RawRecord, SourceFile, discover, read_records
 from rag.catalog import Catalog, DocumentWrite, FileRecord
-from rag.errors import IndexLockedError, IngestError
+from rag.errors import IndexLockedError, IndexStorageError, IngestError, storage_error
 from rag.store import VectorIndex
 from rag.types import Article, Chunk, IngestReport, SkippedFile, published_day
 
@@ -162,6 +164,7 @@ class Ingestor:
         max_file_bytes: int = 50 * 1024 * 1024,
         max_article_chars: int = 1_000_000,
         batch_chars: int = 400_000,
+        min_free_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.index_dir = index_dir
         self.catalog = catalog
@@ -169,6 +172,7 @@ class Ingestor:
         self.max_file_bytes = max_file_bytes
         self.max_article_chars = max_article_chars
         self.batch_chars = batch_chars
+        self.min_free_bytes = min_free_bytes
         self.fingerprint = json.dumps(
             {"cleaner": CLEANER_VERSION, "max_tokens": chunk_max_tokens, "overlap": chunk_overlap_sentences,
              "embed": getattr(embed_model, "model_name", "")},
@@ -182,6 +186,17 @@ class Ingestor:
     def run(self, paths: Iterable[str | os.PathLike[str]], sync: bool = False, progress: bool | None = None,
             on_file: Callable[[int, int], None] | None = None) -> IngestReport:
         """`on_file(done, total)` is called after each file (for a progress display).
+
+        A failed write (disk full, read-only directory) raises IndexStorageError; what was committed before it
+        stays, and the next run recovers the rest (see the module docstring)."""
+        try:
+            return self._run(paths, sync, progress, on_file)
+        except (sqlite3.Error, OSError) as exc:
+            raise storage_error("writing the index", self.index_dir, exc) from exc
+
+    def _run(self, paths: Iterable[str | os.PathLike[str]], sync: bool, progress: bool | None,
+             on_file: Callable[[int, int], None] | None) -> IngestReport:
+        """The ingest itself.
 
         A reader thread loads and cleans the files ahead (bounded) while this thread embeds and commits, so
         cleaning (Python) overlaps embedding (native code, both cores). Batches close every `batch_chars`
@@ -290,9 +305,21 @@ class Ingestor:
         batch.removed.extend(sorted(previous - set(articles)))
         batch.files.append(FileRecord(source.key, source.mtime_ns, source.size, tuple(articles)))
 
+    def _check_free_space(self, batch: _Batch) -> None:
+        """Refuse a batch the disk may not hold: a write failing inside Chroma leaves its log unapplied."""
+        free = shutil.disk_usage(self.index_dir).free
+        need = self.min_free_bytes + 4 * batch.chars
+        if free < need:
+            raise IndexStorageError(
+                f"the disk is full: {free / 2**20:.0f} MB free where the index is ({self.index_dir}), and ingesting "
+                f"needs at least {need / 2**20:.0f} MB free (RAG_MIN_FREE_BYTES plus 4x the batch); free some "
+                "space, then run the same command again")
+
     def _flush(self, batch: _Batch, report: IngestReport) -> None:
         if not batch:
             return
+        if batch.writes:
+            self._check_free_space(batch)
         documents = [
             Document(
                 id_=a.id,
@@ -346,6 +373,12 @@ class Ingestor:
 
     def remove_documents(self, doc_ids: Sequence[str]) -> int:
         """Delete documents by id (their source files stay as they are). Returns how many existed."""
+        try:
+            return self._remove_documents(doc_ids)
+        except (sqlite3.Error, OSError) as exc:
+            raise storage_error("removing documents from the index", self.index_dir, exc) from exc
+
+    def _remove_documents(self, doc_ids: Sequence[str]) -> int:
         with IndexLock(self.index_dir):
             existing = [d for d in doc_ids if self.catalog.doc_hashes([d])]
             files = [r for r in self.catalog.file_records() if set(r.doc_ids) & set(existing)]

@@ -63,7 +63,7 @@ class Assistant:
             {"embed_model": embed_id, "schema": SCHEMA_VERSION, "chroma": s.chroma_url or "embedded",
              "collection": s.collection}
         )
-        self.vectors = VectorIndex(Path(s.index_dir), s.collection, embed_id, s.chroma_url)
+        self.vectors = VectorIndex(Path(s.index_dir), s.collection, embed_id, s.chroma_url, s.chroma_timeout_s)
         self.retriever = Retriever(self.embed_model, self.vectors, self.catalog, mode=s.retrieval)
         self.ranker = SentenceRanker(self.embed_model, document_frequencies=self.catalog.document_frequencies)
         self.answerer = ExtractiveAnswerer(self.ranker, s.min_support, s.max_answer_sentences)
@@ -107,7 +107,7 @@ class Assistant:
         return Ingestor(Path(s.index_dir), self.catalog, self.vectors, embedding,
                         chunk_max_tokens=s.chunk_max_tokens, chunk_overlap_sentences=s.chunk_overlap_sentences,
                         max_file_bytes=s.max_file_bytes, max_article_chars=s.max_article_chars,
-                        batch_chars=s.ingest_batch_chars)
+                        batch_chars=s.ingest_batch_chars, min_free_bytes=s.min_free_bytes)
 
     # -- questions -----------------------------------------------------------------------------------
     def search(self, question: str, history: Sequence[tuple[str, str]] = (), top_k: int | None = None,
@@ -233,6 +233,7 @@ class Assistant:
         return {"documents": docs, "chunks": chunks}
 
     def close(self) -> None:
+        self.vectors.close()
         self.catalog.close()
 
     def __enter__(self) -> Assistant:

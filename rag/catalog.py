@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.errors import IndexMismatchError
+from rag.errors import IndexMismatchError, storage_error
 from rag.types import Article, Chunk, published_day
 
 SCHEMA_VERSION = "1"
@@ -75,6 +75,14 @@ class DocumentWrite:
 
 class Catalog:
     def __init__(self, path: Path) -> None:
+        try:
+            self._open(path)
+        except (sqlite3.Error, OSError) as exc:
+            if getattr(self, "_db", None) is not None:
+                self._db.close()
+            raise storage_error(f"opening the index catalog {path}", path.parent, exc) from exc
+
+    def _open(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.RLock()

@@ -23,6 +23,7 @@ class Settings:
     # Chroma: embedded PersistentClient under index_dir unless a server URL is given.
     chroma_url: str = ""
     collection: str = "articles"
+    chroma_timeout_s: float = 30.0  # how long to wait for a Chroma server's reply
     # Embeddings: "" means the bundled all-MiniLM-L6-v2; otherwise a sentence-transformers name or path.
     embed_model: str = ""
     # auto: what the index was built with; for a new index the int8 ONNX export (rag/onnx_embed.py) where
@@ -38,6 +39,10 @@ class Settings:
     # would take minutes to embed.
     max_article_chars: int = 1_000_000
     ingest_batch_chars: int = 400_000  # article characters embedded and committed together
+    # Ingestion stops with "the disk is full" before a batch when less than this (plus 4x the batch's text) is free
+    # on the index's filesystem: embedded Chroma accepts writes it then cannot apply on a full disk, and its reads
+    # fail until space is freed, so it must never get there.
+    min_free_bytes: int = 64 * 1024 * 1024
     # Retrieval and answering: `retrieval` is hybrid (dense + BM25, fused), dense or keyword;
     # `candidate_pool` passages are re-ranked by their sentences and the best `top_k` kept.
     retrieval: str = "hybrid"

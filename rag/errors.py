@@ -13,6 +13,28 @@ class IndexMismatchError(RagError):
     """The index on disk was built with other settings (embedding model, format version)."""
 
 
+class IndexStorageError(RagError):
+    """The index directory could not be read or written: read-only, disk full, damaged files."""
+
+
+def storage_error(what: str, directory: object, exc: BaseException) -> IndexStorageError:
+    """An IndexStorageError for `exc`, saying the likely cause when the directory tells it."""
+    import errno
+    import os
+
+    text = str(exc)
+    code = getattr(exc, "errno", None) or getattr(exc, "sqlite_errorcode", None)
+    if code == errno.ENOSPC or "disk is full" in text or "No space left" in text:
+        cause = "the disk is full: free some space, then run the same command again"
+    elif code == errno.EROFS or not os.access(str(directory), os.W_OK):
+        cause = f"{directory} is read-only: make it writable (or point RAG_INDEX_DIR elsewhere)"
+    elif "not a database" in text or "malformed" in text:
+        cause = "its files are damaged: re-ingest into a new index directory"
+    else:
+        cause = "check that the directory exists and is readable and writable"
+    return IndexStorageError(f"{what} failed ({exc.__class__.__name__}: {text}); {cause}")
+
+
 class IndexLockedError(RagError):
     """Another process is writing to the same index."""
 

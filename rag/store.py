@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from rag.errors import BackendError, IndexMismatchError
+from rag.errors import BackendError, IndexMismatchError, RagError, storage_error
 
 if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode
@@ -48,7 +48,7 @@ def _upsert_store(collection: Any) -> Any:
     return UpsertChromaVectorStore(chroma_collection=collection)  # type: ignore[call-arg]
 
 
-def _client(index_dir: Path, chroma_url: str) -> Any:
+def _client(index_dir: Path, chroma_url: str, timeout_s: float = 30.0) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -62,20 +62,32 @@ def _client(index_dir: Path, chroma_url: str) -> Any:
                 ssl=url.scheme == "https",
                 settings=chroma_settings,
             )
+            # chromadb's HTTP session waits forever (timeout=None, no setting for it): a server that hangs
+            # would hang every question. Its httpx client takes a timeout; chromadb keeps it on a private attribute.
+            session = getattr(getattr(client, "_server", None), "_session", None)
+            if session is not None:
+                import httpx
+
+                session.timeout = httpx.Timeout(timeout_s)
             client.heartbeat()
         except Exception as exc:
             raise BackendError(f"the Chroma server at {chroma_url} is unreachable: {exc}") from exc
         return client
-    index_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(index_dir / "chroma"), settings=chroma_settings)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(index_dir / "chroma"), settings=chroma_settings)
+    except Exception as exc:  # chromadb wraps sqlite and OS errors in its own types
+        raise storage_error(f"opening the vector store in {index_dir / 'chroma'}", index_dir, exc) from exc
 
 
 class VectorIndex:
     """Chunk vectors in one Chroma collection, tagged with the embedding model that made them."""
 
-    def __init__(self, index_dir: Path, collection: str, embed_model_id: str, chroma_url: str = "") -> None:
+    def __init__(self, index_dir: Path, collection: str, embed_model_id: str, chroma_url: str = "",
+                 timeout_s: float = 30.0) -> None:
         self.chroma_url = chroma_url
-        self._client = _client(index_dir, chroma_url)
+        self.index_dir = index_dir
+        self._client = _client(index_dir, chroma_url, timeout_s)
         try:
             self._collection = self._client.get_or_create_collection(
                 collection,
@@ -99,6 +111,12 @@ class VectorIndex:
             self._vector_store = _upsert_store(self._collection)
         return self._vector_store
 
+    def close(self) -> None:
+        """Release the client (its HTTP connections, or the embedded store's share of its files)."""
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            close()
+
     def count(self) -> int:
         return int(self._collection.count())
 
@@ -106,7 +124,7 @@ class VectorIndex:
         try:
             self.vector_store.add(list(nodes))
         except Exception as exc:
-            raise BackendError(f"writing vectors to Chroma failed: {exc}") from exc
+            raise self._write_error("writing vectors", exc) from exc
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
         ids = list(chunk_ids)
@@ -114,7 +132,12 @@ class VectorIndex:
             for i in range(0, len(ids), _BATCH):
                 self.vector_store.delete_nodes(node_ids=ids[i : i + _BATCH])
         except Exception as exc:
-            raise BackendError(f"deleting vectors from Chroma failed: {exc}") from exc
+            raise self._write_error("deleting vectors", exc) from exc
+
+    def _write_error(self, what: str, exc: Exception) -> RagError:
+        if self.chroma_url:
+            return BackendError(f"{what} in the Chroma server at {self.chroma_url} failed: {exc}")
+        return storage_error(f"{what} in Chroma ({self.index_dir / 'chroma'})", self.index_dir, exc)
 
     def all_ids(self) -> list[str]:
         return list(self._collection.get(include=[])["ids"])
