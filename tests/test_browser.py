@@ -7,7 +7,9 @@ screenshots` writes the README's into docs/).
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -28,26 +30,41 @@ HOSTILE = (
     "<script>window.__xss = 'text'</script> The harbour master said the ice had closed the northern channel.\n\n"
     "<img src=x onerror=\"window.__xss='img'\"> Fishermen expect the channel to reopen within a week.\n"
 )
+# Metadata is hostile too: a script in the title, an onerror in the source, a javascript: URL.
+HOSTILE_JSONL = json.dumps({
+    "id": "ferry-1", "title": "<script>window.__xss='title2'</script>Ferry report",
+    "source": "<img src=x onerror=\"window.__xss='source'\">Coast Post", "url": "javascript:window.__xss='url'",
+    "published": "2022-03-01",
+    "text": "The ferry port of Kirkenes counted 17 ferries in March. The port authority said traffic had doubled.",
+})
 NEW_ARTICLE = (
     "Tromsø lantern festival draws record crowd\n\n"
     "The lantern festival in Tromsø drew 12,400 visitors on its opening night, the organisers said on Sunday. "
     "The festival runs for nine days along the harbour front.\n"
 )
 WAIT_MS = 60_000
+MAX_UPLOAD_BYTES = 1_000_000
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("browser")
+def app_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("browser") / "index"
+
+
+@pytest.fixture(scope="module")
+def app_url(app_index: Path) -> Iterator[str]:
+    root = app_index.parent
     corpus = root / "corpus"
     corpus.mkdir()
     shutil.copy(SEED, corpus / SEED.name)
     (corpus / "harbour.txt").write_text(HOSTILE, encoding="utf-8")
+    (corpus / "ferry.jsonl").write_text(HOSTILE_JSONL + "\n", encoding="utf-8")
     with Assistant(index_dir=root / "index") as assistant:
         report = assistant.ingest([corpus])
-        assert report.added == 2, report.as_dict()
+        assert report.added == 3, report.as_dict()
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+           "RAG_MAX_FILE_BYTES": str(MAX_UPLOAD_BYTES)}
     env.pop("RAG_HOST", None)
     with running([sys.executable, "app.py", "--index", str(root / "index"), "--port", str(port)],
                  f"http://127.0.0.1:{port}/", root / "app.log", timeout_s=120, env=env, cwd=REPO):
@@ -105,11 +122,26 @@ def last_reply(page: Any, before: int) -> Any:
     return page.locator("#chat [data-testid=bot]").last
 
 
-def wait_text(page: Any, element_id: str, text: str, present: bool = True) -> None:
+def wait_text(page: Any, element_id: str, text: str, present: bool = True, timeout_ms: int = WAIT_MS) -> None:
     """Wait until the element's visible text does (or does not) contain `text`."""
     page.wait_for_function("([id, text, present]) => { const el = document.getElementById(id);"
                            " return !!el && el.innerText.includes(text) === present; }",
-                           arg=[element_id, text, present], timeout=WAIT_MS)
+                           arg=[element_id, text, present], timeout=timeout_ms)
+
+
+def set_filter(page: Any, label: str, value: str, echo: str, present: bool = True) -> None:
+    """Fill a settings field and wait for the line under the question box to echo it. The accordion renders its
+    fields when it opens; a fill that lands before the field's listeners are attached is lost, so it is retried."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(5):
+        page.get_by_label(label).fill(value)
+        try:
+            wait_text(page, "active-filters", echo, present, timeout_ms=3_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    wait_text(page, "active-filters", echo, present)
 
 
 def test_example_question_streams_a_cited_answer_and_opens_its_source(page: Any) -> None:
@@ -165,18 +197,13 @@ def test_refusal_reads_as_a_refusal(page: Any) -> None:
 
 def test_settings_change_answers_without_restart(page: Any) -> None:
     page.click("#settings")
-    # The line under the question box echoes the filters once the page has taken them in; waiting for it keeps
-    # the question from racing the settings field.
-    page.get_by_label("Published from").fill("2023")
-    wait_text(page, "active-filters", "published from 2023")
+    set_filter(page, "Published from", "2023", "published from 2023")
     reply = ask(page, "Who requested CSTO troops?")
     assert "Not in the articles" in reply.inner_text()  # the seed article is from 2022
-    page.get_by_label("Published from").fill("last week")
-    wait_text(page, "active-filters", "published from last week")
+    set_filter(page, "Published from", "last week", "published from last week")
     reply = ask(page, "Who requested CSTO troops?")
     assert "Check the date filter" in reply.inner_text()
-    page.get_by_label("Published from").fill("")
-    wait_text(page, "active-filters", "published from", present=False)
+    set_filter(page, "Published from", "", "published from", present=False)
     reply = ask(page, "Who requested CSTO troops?")
     assert "Tokayev" in reply.inner_text()
 
@@ -196,6 +223,84 @@ def test_article_html_never_runs(page: Any) -> None:
     wait_text(page, "documents", "Harbour report")
     assert "<img src=x" in page.locator("#documents").inner_text()
     assert page.evaluate("window.__xss") is None
+
+
+def test_hostile_title_source_and_url_are_inert(page: Any) -> None:
+    reply = ask(page, "How many ferries did the port of Kirkenes count?")
+    assert "17 ferries" in reply.inner_text()
+    reply.locator('a[href^="#src-"]').first.click()
+    card = page.locator("#source-panel .source-card:visible")
+    card.wait_for(timeout=5_000)
+    text = card.inner_text()
+    assert "<script>" in text and "onerror" in text  # shown as text
+    assert "javascript:" not in text  # only http(s) URLs are shown (as links)
+    assert page.locator('a[href^="javascript:"], [onerror], #source-panel img, #source-panel script').count() == 0
+    for link in card.locator("a").all():  # clicking whatever link the card has runs nothing
+        link.click(modifiers=["Control"])
+    page.click("#settings")
+    page.get_by_role("combobox", name="Sources").click()  # the source list renders the hostile source
+    page.get_by_role("option").filter(has_text="Coast Post").first.wait_for(timeout=5_000)
+    page.keyboard.press("Escape")
+    page.get_by_role("tab", name="Corpus").click()
+    wait_text(page, "documents", "Ferry report")
+    page.get_by_role("combobox", name="Document to delete").click()
+    page.get_by_role("option").filter(has_text="Ferry report").first.wait_for(timeout=5_000)
+    page.keyboard.press("Escape")
+    assert page.evaluate("window.__xss") is None
+
+
+def test_hostile_uploads_stay_inside_the_index(page: Any, app_url: str, app_index: Path) -> None:
+    """A file name climbing out with `..`, a shell script, a file over the size limit: only accepted types are
+    stored, under <index>/uploads with generated names; the page says why the others were refused; nothing runs.
+    The same through the HTTP upload route, bypassing the page's own checks."""
+    import httpx
+
+    from app import store_uploads
+
+    marker = Path("/tmp") / f"rag-escape-{os.getpid()}.txt"
+    marker.unlink(missing_ok=True)
+    uploads = app_index / "uploads"
+    before = set(uploads.iterdir()) if uploads.exists() else set()
+    page.get_by_role("tab", name="Corpus").click()
+    wait_text(page, "documents", "Special operation")
+    article = b"The ferry to Vardo left at dawn carrying 240 passengers. It returned at noon.\n"
+    page.set_input_files("#upload input[type=file]", [
+        {"name": f"../../../../../../tmp/{marker.name}", "mimeType": "text/plain", "buffer": article}])
+    page.locator("#upload").get_by_text("rag-escape").first.wait_for(timeout=WAIT_MS)
+    page.click("#ingest")
+    wait_text(page, "corpus-result", "Done:")
+    assert "1 added" in page.locator("#corpus-result").inner_text()
+    stored = set(uploads.iterdir()) - before
+    assert len(stored) == 1 and not marker.exists()
+    assert re.fullmatch(r"[0-9a-f]{16}-[A-Za-z0-9_-]+\.txt", next(iter(stored)).name), stored
+
+    for payload, refusal in (
+        ({"name": "run-me.sh", "mimeType": "text/x-sh", "buffer": b"#!/bin/sh\ntouch /tmp/rag-pwned\n"},
+         "Invalid file type"),
+        ({"name": "big.txt", "mimeType": "text/plain", "buffer": b"word " * (MAX_UPLOAD_BYTES // 5 + 1000)},
+         "exceed the maximum allowed size"),
+    ):
+        wait_text(page, "upload", "Click to Upload")  # the upload box emptied after the last ingest
+        page.set_input_files("#upload input[type=file]", [payload])
+        page.locator(".toast-body").filter(has_text=refusal).first.wait_for(timeout=WAIT_MS)
+        page.locator(".toast-body").filter(has_text=refusal).first.locator("button").first.click()
+    assert set(uploads.iterdir()) - before == stored and not Path("/tmp/rag-pwned").exists()
+
+    # Past the page: the server refuses the size itself and keeps only the base name of a climbing path; the
+    # ingest step refuses types it does not read.
+    route = app_url + "gradio_api/upload"
+    assert httpx.post(route, files=[("files", ("big.txt", b"w" * (MAX_UPLOAD_BYTES + 1), "text/plain"))]
+                      ).status_code == 413
+    paths = httpx.post(route, files=[("files", (f"../../../../tmp/{marker.name}", article, "text/plain")),
+                                     ("files", ("run-me.sh", b"#!/bin/sh\n", "text/x-sh"))]).json()
+    assert not marker.exists() and all(Path(p).name in (marker.name, "run-me.sh") for p in paths)
+    kept, refused = store_uploads(paths, uploads, MAX_UPLOAD_BYTES)
+    assert [name for name, _ in refused] == ["run-me.sh"] and "unsupported file type" in refused[0][1]
+    assert all(p.parent == uploads for p in kept)
+
+    page.get_by_role("tab", name="Chat").click()
+    reply = ask(page, "How many passengers did the ferry to Vardo carry?")
+    assert "240 passengers" in reply.inner_text()
 
 
 def test_upload_ingest_ask_and_delete(page: Any, tmp_path: Path) -> None:
