@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install index run test lint eval bench screenshots clean
+.PHONY: install index run test lint eval bench load screenshots clean
 CHROMIUM := /usr/bin/chromium
 
 $(BIN)/python:
@@ -54,6 +54,17 @@ eval: install
 	$(BIN)/rag eval squad2 --baseline --report reports/squad2
 	$(BIN)/rag eval realtimeqa --baseline --index reports/.news-index --report reports/realtimeqa
 	$(BIN)/rag eval multihop --index reports/.news-index --report reports/multihop
+
+# Measured figures, each against the baseline in the same run where there is one (README: Speed and scale).
+bench: install
+	$(BIN)/python -m bench.ingest --corpus news
+	$(BIN)/python -m bench.query --corpus news
+	$(BIN)/python -m bench.serve
+	$(BIN)/python -m bench.load
+
+# 20 concurrent chat sessions for 2 minutes against the app on loopback: errors, right answers, p95, memory.
+load: install
+	$(BIN)/python -m bench.load --sessions 20 --seconds 120
 
 # The README's screenshots of the chat and the corpus tab, taken by the browser tests.
 screenshots: install $(CHROMIUM)
