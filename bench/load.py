@@ -95,7 +95,6 @@ def _session(url: str, cases: list[Any], reference: dict[str, str], stop_at: flo
 
 
 def run_load(sessions: int, seconds: float, corpus: str) -> dict[str, Any]:
-    from gradio_client import Client
 
     from evals.gold import load_gold
 
@@ -104,9 +103,9 @@ def run_load(sessions: int, seconds: float, corpus: str) -> dict[str, Any]:
         index = Path(tmp) / "index"
         files = [str(REPO / "corpus")]
         if corpus == "news":
-            from bench.corpus import news_corpus
+            from bench.corpus import news
 
-            files.append(str(news_corpus(Path(tmp))))
+            files += [str(f) for f in news(Path(tmp) / "news")]
         spawn("ingest", index, files)
         port = _free_port()
         url = f"http://127.0.0.1:{port}/"
