@@ -113,9 +113,17 @@ class VectorIndex:
 
     def close(self) -> None:
         """Release the client (its HTTP connections, or the embedded store's share of its files)."""
+        session = getattr(getattr(self._client, "_server", None), "_session", None)
         close = getattr(self._client, "close", None)
         if close is not None:
             close()
+        # chromadb stops a client's system with its last user but never closes the HTTP session's sockets; close
+        # them when no other client in this process shares the system.
+        if session is not None:
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            if getattr(self._client, "_identifier", None) not in SharedSystemClient._identifier_to_system:
+                session.close()
 
     def count(self) -> int:
         return int(self._collection.count())

@@ -48,3 +48,28 @@ def running(cmd: Sequence[str], ready_url: str, log: Path, timeout_s: float = 60
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def close_chroma_client_leaks() -> None:
+    """Close the HTTP sessions chromadb's HttpClient leaves behind: each client also makes an admin client whose
+    system nothing releases, and whose httpx session is never closed (a chromadb leak, not ours). Left open, their
+    sockets raise ResourceWarning in whichever later test the garbage collector happens to run."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    systems, refcounts = SharedSystemClient._identifier_to_system, SharedSystemClient._identifier_to_refcount
+    for identifier, system in list(systems.items()):
+        if identifier in refcounts:
+            continue
+        for component in list(system._instances.values()):
+            session = getattr(component, "_session", None)
+            if session is not None:
+                session.close()
+        del systems[identifier]
+    # Connections httpx dropped when a test killed or froze the server mid-request are only closed by the garbage
+    # collector: collect them here, where their ResourceWarning is expected, not in some later test.
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()

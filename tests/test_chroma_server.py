@@ -7,13 +7,20 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rag import Assistant
 from rag.errors import BackendError
-from tests.services import free_port, running
+from tests.services import close_chroma_client_leaks, free_port, running
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_leaked_chroma_sockets() -> Iterator[None]:
+    yield
+    close_chroma_client_leaks()
 
 
 def test_ingest_and_ask_through_a_chroma_server(tmp_path: Path, corpus_dir: Path) -> None:

@@ -24,7 +24,7 @@ import pytest
 from rag import Assistant
 from rag.errors import BackendError, IndexMismatchError, IndexStorageError
 from tests.index_checks import consistency_faults, index_state, run_cli, same_as_clean, write_corpus
-from tests.services import free_port, wait_http
+from tests.services import close_chroma_client_leaks, free_port, wait_http
 
 QUESTION = "Who requested CSTO troops?"
 
@@ -66,6 +66,12 @@ def _fill(folder: Path, leave_bytes: int) -> Path:
             free -= len(block)
     return filler
 
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_leaked_chroma_sockets() -> Iterator[None]:
+    yield
+    close_chroma_client_leaks()
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -87,8 +87,11 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run_ingest(paths: list[str], index: Path) -> tuple[dict, float, float]:
     """The CLI ingest in its own process: (JSON report, wall seconds, peak RSS in MB)."""
-    code = ("import resource, sys; from rag.cli import main; rc = main(sys.argv[1:]); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+    # VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across execve, so a child forked from a big pytest
+    # process would report the parent's size.
+    code = ("import re, sys; from pathlib import Path; from rag.cli import main; rc = main(sys.argv[1:]); "
+            "print(re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text())[1], file=sys.stderr); "
+            "sys.exit(rc)")
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-c", code, "ingest", *paths, "--index", str(index), "--json"],
                           cwd=REPO, capture_output=True, text=True, timeout=MAX_SECONDS * 2,
