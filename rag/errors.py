@@ -22,9 +22,15 @@ def storage_error(what: str, directory: object, exc: BaseException) -> IndexStor
     import errno
     import os
 
+    import shutil
+
     text = str(exc)
     code = getattr(exc, "errno", None) or getattr(exc, "sqlite_errorcode", None)
-    if code == errno.ENOSPC or "disk is full" in text or "No space left" in text:
+    try:  # Chroma's own errors on a full disk name only their symptom ("Failed to apply logs")
+        nearly_full = shutil.disk_usage(str(directory)).free < 16 * 2**20
+    except OSError:
+        nearly_full = False
+    if code == errno.ENOSPC or "disk is full" in text or "No space left" in text or nearly_full:
         cause = "the disk is full: free some space, then run the same command again"
     elif code == errno.EROFS or not os.access(str(directory), os.W_OK):
         cause = f"{directory} is read-only: make it writable (or point RAG_INDEX_DIR elsewhere)"

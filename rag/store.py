@@ -161,7 +161,9 @@ class VectorIndex:
                 query_embeddings=[list(embedding)], n_results=top_k, where=where or None, include=["distances"]
             )
         except Exception as exc:
-            raise BackendError(f"querying Chroma failed: {exc}") from exc
+            if self.chroma_url:
+                raise BackendError(f"querying Chroma failed: {exc}") from exc
+            raise storage_error(f"querying Chroma ({self.index_dir / 'chroma'})", self.index_dir, exc) from exc
         ids = result["ids"][0]
         distances = result["distances"][0] if result.get("distances") else [1.0] * len(ids)
         return [(chunk_id, 1.0 - float(d)) for chunk_id, d in zip(ids, distances, strict=False)]
