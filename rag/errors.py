@@ -21,7 +21,6 @@ def storage_error(what: str, directory: object, exc: BaseException) -> IndexStor
     """An IndexStorageError for `exc`, saying the likely cause when the directory tells it."""
     import errno
     import os
-
     import shutil
 
     text = str(exc)
