@@ -34,6 +34,28 @@ _NUMBER_RE = re.compile(r"\d|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNOR
 _NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
 
 
+# Irregular past forms of verbs news questions ask with their base form ("When did the crisis begin?" against
+# "the crisis began"): each maps to the stem of its base form. Forms that are also common other words
+# (left, found, saw, lead, wound, lay, bore) are left out.
+_IRREGULAR = {form: base for base, forms in {
+    "arise": "arose arisen", "become": "became", "begin": "began begun", "bite": "bit bitten", "blow": "blew blown",
+    "break": "broke broken", "bring": "brought", "build": "built", "buy": "bought", "catch": "caught",
+    "choose": "chose chosen", "come": "came", "deal": "dealt", "draw": "drew drawn", "drive": "drove driven",
+    "eat": "ate eaten", "fall": "fell fallen", "feel": "felt", "fight": "fought", "flee": "fled", "fly": "flew flown",
+    "forget": "forgot forgotten", "freeze": "froze frozen", "get": "got gotten", "give": "gave given",
+    "go": "went gone", "grow": "grew grown", "hang": "hung", "hear": "heard", "hide": "hid hidden",
+    "hold": "held", "keep": "kept", "know": "knew known", "lose": "lost", "make": "made", "mean": "meant",
+    "meet": "met", "pay": "paid", "ride": "rode ridden", "rise": "rose risen", "run": "ran", "say": "said",
+    "seek": "sought", "sell": "sold", "send": "sent", "shake": "shook shaken", "shoot": "shot", "sing": "sang sung",
+    "sink": "sank sunk", "sit": "sat", "sleep": "slept", "speak": "spoke spoken", "spend": "spent",
+    "stand": "stood", "steal": "stole stolen", "strike": "struck stricken", "swear": "swore sworn",
+    "take": "took taken", "teach": "taught", "tear": "tore torn", "tell": "told", "think": "thought",
+    "throw": "threw thrown", "understand": "understood", "wake": "woke woken", "wear": "wore worn",
+    "win": "won", "withdraw": "withdrew withdrawn", "write": "wrote written", "overthrow": "overthrew overthrown",
+    "forbid": "forbade forbidden", "undertake": "undertook undertaken", "uphold": "upheld", "foresee": "foresaw foreseen",
+}.items() for form in forms.split()}
+
+
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light suffix stripper: enough to match 'killed'/'kill', 'protesters'/'protester', 'announced'/'announce'.
@@ -42,10 +64,14 @@ def stem(word: str) -> str:
     ['kill', 'protester', 'country', 'request', 'runn', 'announc', 'announc']
     >>> stem("prices") == stem("price") == stem("priced")
     True
+    >>> stem("began") == stem("begin") and stem("won") == stem("win") and stem("withdrew") == stem("withdraw")
+    True
     """
     w = word.lower().replace("’", "'")
     if w.endswith("'s"):
         w = w[:-2]
+    if w in _IRREGULAR:
+        w = _IRREGULAR[w]
     if len(w) > 4 and w.endswith("ies"):
         return w[:-3] + "y"
     for suffix in ("ing", "ed", "es", "s"):

@@ -17,8 +17,9 @@ from rag.errors import BackendError
 from tests.services import close_chroma_client_leaks, free_port, running
 
 
-@pytest.fixture(autouse=True, scope="module")
+@pytest.fixture(autouse=True)
 def _no_leaked_chroma_sockets() -> Iterator[None]:
+    """After each test, so the sockets chromadb leaves are collected in the test that made them."""
     yield
     close_chroma_client_leaks()
 

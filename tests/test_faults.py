@@ -68,8 +68,9 @@ def _fill(folder: Path, leave_bytes: int) -> Path:
 
 
 
-@pytest.fixture(autouse=True, scope="module")
+@pytest.fixture(autouse=True)
 def _no_leaked_chroma_sockets() -> Iterator[None]:
+    """After each test, so the sockets chromadb leaves are collected in the test that made them."""
     yield
     close_chroma_client_leaks()
 
