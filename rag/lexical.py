@@ -15,8 +15,10 @@ STOPWORDS = frozenset(
     through to too under until up very was wasn't we we'd we'll we're we've were weren't what what's when when's
     where where's which while who who's whom why why's with would you you'd you'll you're you've your yours
     yourself yourselves also according said says say tell told give gave given name named called did does
-    many much one ones get got kind type article articles text mentioned mention""".split()
-)
+    many much one ones get got kind type article articles text mentioned mention
+    among amongst become became becomes date year month decade century amount percentage""".split()
+)  # the last line: words that frame a question ("on what date", "which year", "who became") rather than name
+#    what the answer sentence must contain
 
 _TOKEN_RE = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿĀ-žА-яЁё]+(?:[-'’][A-Za-zÀ-ÖØ-öø-ÿĀ-žА-яЁё]+)*|\d+(?:[.,]\d+)*")
 _NUMBER_WORDS = frozenset(
