@@ -27,6 +27,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {"dense": 0.7, "coverage": 0.5, "context": 0
 # A sentence without what the question asks for (no number for "how many") can hardly answer it.
 TYPE_PENALTY = {"": 0.0, "number": 1.0, "date": 0.25, "person": 0.15, "place": 0.15}
 _CACHE_SENTENCES = 20_000
+IDF_FLOOR = 0.25
 
 DocumentFrequencies = Callable[[Sequence[str]], tuple[Mapping[str, int], int]]
 
@@ -87,7 +88,11 @@ class SentenceRanker:
         out: dict[str, float] = {}
         for w in words:
             out[stem(w)] = max(out.get(stem(w), 0.0), _idf(dfs.get(w, 0), max(total, 1)))
-        return out
+        # A word the question asks about keeps a quarter of the top weight however common it is: in a corpus all
+        # about one story, "protests" and "Kazakhstan" are in every chunk, and IDF alone would let a sentence that
+        # matches only "began" beat the one about the protests beginning.
+        floor = IDF_FLOOR * max(out.values())
+        return {s: max(v, floor) for s, v in out.items()}
 
     def score(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
               query: str = "") -> list[Candidate]:
