@@ -74,20 +74,29 @@ class DocumentWrite:
 
 
 class Catalog:
-    def __init__(self, path: Path) -> None:
-        try:
-            self._open(path)
-        except (sqlite3.Error, OSError) as exc:
-            if getattr(self, "_db", None) is not None:
-                self._db.close()
-            raise storage_error(f"opening the index catalog {path}", path.parent, exc) from exc
+    def __init__(self, path: Path, busy_timeout_s: float = 30.0) -> None:
+        # Two processes opening a new index at once race to create it: switching to WAL takes an exclusive lock
+        # and SQLite answers "database is locked" at once, without waiting. Such a race is retried.
+        deadline = time.monotonic() + busy_timeout_s
+        while True:
+            try:
+                self._open(path)
+                return
+            except (sqlite3.Error, OSError) as exc:
+                if getattr(self, "_db", None) is not None:
+                    self._db.close()
+                if "locked" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                raise storage_error(f"opening the index catalog {path}", path.parent, exc) from exc
 
     def _open(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.create_function("published_day", 1, published_day, deterministic=True)
         with self._lock:
