@@ -160,7 +160,9 @@ def read_records(source: SourceFile, max_bytes: int, max_chars: int = 1_000_000,
             continue
         any_line = True
         where = f"{source.path}:{lineno}"
-        if len(line) > max_chars + 10_000:  # room for the metadata around the text
+        # Before parsing: a line no article under the limit could make. JSON may escape each character as \uXXXX
+        # (6 characters), so only a line over 6x the limit plus room for metadata is certainly too long.
+        if len(line) > 6 * max_chars + 10_000:
             yield SkippedFile(where, f"line {lineno} is {len(line):,} characters, over the {max_chars:,}-character "
                                      "article limit")
             continue
