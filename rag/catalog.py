@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.errors import IndexMismatchError, storage_error
+from rag.errors import IndexMismatchError, open_retrying_locks
 from rag.types import Article, Chunk, published_day
 
 SCHEMA_VERSION = "1"
@@ -75,20 +75,12 @@ class DocumentWrite:
 
 class Catalog:
     def __init__(self, path: Path, busy_timeout_s: float = 30.0) -> None:
-        # Two processes opening a new index at once race to create it: switching to WAL takes an exclusive lock
-        # and SQLite answers "database is locked" at once, without waiting. Such a race is retried.
-        deadline = time.monotonic() + busy_timeout_s
-        while True:
-            try:
-                self._open(path)
-                return
-            except (sqlite3.Error, OSError) as exc:
-                if getattr(self, "_db", None) is not None:
-                    self._db.close()
-                if "locked" in str(exc) and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                    continue
-                raise storage_error(f"opening the index catalog {path}", path.parent, exc) from exc
+        def close() -> None:
+            if getattr(self, "_db", None) is not None:
+                self._db.close()
+
+        open_retrying_locks(lambda: self._open(path), f"opening the index catalog {path}", path.parent,
+                            errors=(sqlite3.Error, OSError), reset=close, timeout_s=busy_timeout_s)
 
     def _open(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

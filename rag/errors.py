@@ -1,5 +1,13 @@
 """The project's error hierarchy; user-facing messages are made from these at the edges only."""
 
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class RagError(Exception):
     """Base of every error this project raises on purpose."""
@@ -38,6 +46,25 @@ def storage_error(what: str, directory: object, exc: BaseException) -> IndexStor
     else:
         cause = "check that the directory exists and is readable and writable"
     return IndexStorageError(f"{what} failed ({exc.__class__.__name__}: {text}); {cause}")
+
+
+def open_retrying_locks(open_once: Callable[[], T], what: str, directory: object,
+                        errors: tuple[type[BaseException], ...] = (Exception,),
+                        reset: Callable[[], None] = lambda: None, timeout_s: float = 30.0) -> T:
+    """`open_once()`, retried while SQLite says "database is locked", else its error as an IndexStorageError.
+
+    Two processes opening a new index at once race through its set-up (switching to WAL, Chroma's schema), and
+    SQLite answers the loser at once, without waiting on its busy timeout. `reset()` runs after each failure."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return open_once()
+        except errors as exc:
+            reset()
+            if "locked" in str(exc) and time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            raise storage_error(what, directory, exc) from exc
 
 
 class IndexLockedError(RagError):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from rag.errors import BackendError, IndexMismatchError, RagError, storage_error
+from rag.errors import BackendError, IndexMismatchError, RagError, open_retrying_locks, storage_error
 
 if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode
@@ -74,22 +73,18 @@ def _client(index_dir: Path, chroma_url: str, timeout_s: float = 30.0) -> Any:
         except Exception as exc:
             raise BackendError(f"the Chroma server at {chroma_url} is unreachable: {exc}") from exc
         return client
-    # Two processes opening a new index at once race through Chroma's schema set-up, and the loser gets
-    # "database is locked" at once: retried, as the catalog does.
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            index_dir.mkdir(parents=True, exist_ok=True)
-            return chromadb.PersistentClient(path=str(index_dir / "chroma"), settings=chroma_settings)
-        except Exception as exc:  # chromadb wraps sqlite and OS errors in its own types
-            if "locked" in str(exc) and time.monotonic() < deadline:
-                # chromadb caches the half-started client system by its path; a retry must start a new one.
-                from chromadb.api.shared_system_client import SharedSystemClient
+    def open_once() -> Any:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(index_dir / "chroma"), settings=chroma_settings)
 
-                SharedSystemClient._identifier_to_system.pop(str(index_dir / "chroma"), None)
-                time.sleep(0.05)
-                continue
-            raise storage_error(f"opening the vector store in {index_dir / 'chroma'}", index_dir, exc) from exc
+    def forget_half_started() -> None:  # chromadb caches a client system by path, even one whose start failed
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(str(index_dir / "chroma"), None)
+
+    # chromadb wraps sqlite and OS errors in its own types: any error is a storage error here.
+    return open_retrying_locks(open_once, f"opening the vector store in {index_dir / 'chroma'}", index_dir,
+                               reset=forget_half_started)
 
 
 class VectorIndex:
