@@ -25,25 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.worker import percentile, spawn
+from bench.worker import free_port, memory_mb, percentile, spawn
 
 REPO = Path(__file__).resolve().parent.parent
 MAX_SESSIONS, MAX_SECONDS = 50, 600
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _reply(history: list[dict[str, Any]]) -> str:
@@ -107,7 +92,7 @@ def run_load(sessions: int, seconds: float, corpus: str) -> dict[str, Any]:
 
             files += [str(f) for f in news(Path(tmp) / "news")]
         spawn("ingest", index, files)
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}/"
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
         env.pop("RAG_HOST", None)
@@ -130,7 +115,7 @@ def run_load(sessions: int, seconds: float, corpus: str) -> dict[str, Any]:
             for t in threads:
                 t.start()
             while any(t.is_alive() for t in threads):
-                rss.append((time.monotonic() - started, _rss_mb(app.pid)))
+                rss.append((time.monotonic() - started, memory_mb("VmRSS", app.pid)))
                 time.sleep(1.0)
             for t in threads:
                 t.join()

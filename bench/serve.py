@@ -17,24 +17,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.worker import percentile, spawn
+from bench.worker import free_port, percentile, spawn
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve_once(index: Path) -> tuple[float, float]:
     """(seconds to the page answering HTTP 200, seconds to the first answer through gradio_client)."""
     from gradio_client import Client
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "app.py", "--index", str(index), "--port", str(port)], cwd=REPO, env=env,

@@ -21,15 +21,31 @@ from typing import Any
 STARTED = time.perf_counter()
 
 
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM). Not getrusage's ru_maxrss: Linux keeps that across execve, so a worker
-    forked from a larger parent would report the parent's size."""
-    status = Path("/proc/self/status")
+def memory_mb(field: str = "VmHWM", pid: int | str = "self") -> float:
+    """A memory figure of a process from /proc/<pid>/status, in MB: VmHWM its peak RSS, VmRSS its RSS now.
+
+    The peak is not getrusage's ru_maxrss: Linux keeps that across execve, so a worker forked from a larger
+    parent would report the parent's size. Without /proc (not Linux), this process's ru_maxrss stands in."""
+    status = Path(f"/proc/{pid}/status")
     if status.exists():
         for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return round(int(line.split()[1]) / 1024, 1)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS."""
+    return memory_mb("VmHWM")
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def baseline_embed() -> Any:

@@ -87,18 +87,17 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run_ingest(paths: list[str], index: Path) -> tuple[dict, float, float]:
     """The CLI ingest in its own process: (JSON report, wall seconds, peak RSS in MB)."""
-    # VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across execve, so a child forked from a big pytest
+    # bench.worker.peak_rss_mb reads VmHWM: getrusage's ru_maxrss survives execve, so a child of the big pytest
     # process would report the parent's size.
-    code = ("import re, sys; from pathlib import Path; from rag.cli import main; rc = main(sys.argv[1:]); "
-            "print(re.search(r'VmHWM:\\s+(\\d+)', Path('/proc/self/status').read_text())[1], file=sys.stderr); "
-            "sys.exit(rc)")
+    code = ("import sys; from bench.worker import peak_rss_mb; from rag.cli import main; rc = main(sys.argv[1:]); "
+            "print(peak_rss_mb(), file=sys.stderr); sys.exit(rc)")
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-c", code, "ingest", *paths, "--index", str(index), "--json"],
                           cwd=REPO, capture_output=True, text=True, timeout=MAX_SECONDS * 2,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     seconds = time.monotonic() - started
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout), seconds, int(done.stderr.strip().splitlines()[-1]) / 1024
+    return json.loads(done.stdout), seconds, float(done.stderr.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
