@@ -237,6 +237,8 @@ class Ingestor:
                         if on_file is not None:
                             on_file(done_files, len(files))
                     if batch.chars >= self.batch_chars:
+                        if kind == "article":  # mid-file: its documents so far go with a provisional record
+                            self._provisional_file(source, seen, batch)
                         self._flush(batch, report)
                         batch = _Batch()
                         elapsed = time.perf_counter() - started
@@ -304,6 +306,15 @@ class Ingestor:
         previous = set(record.doc_ids) if record else set()
         batch.removed.extend(sorted(previous - set(articles)))
         batch.files.append(FileRecord(source.key, source.mtime_ns, source.size, tuple(articles)))
+
+    def _provisional_file(self, source: SourceFile, articles: dict[str, Article], batch: _Batch) -> None:
+        """A file whose documents are committed before its end is recorded in the same transaction, with every
+        document it held or holds so far (so `--sync` can remove them all if the file is then deleted) and an
+        mtime no file has (so the next run reads it again). Without it, a kill between this commit and the file's
+        end left documents no file record named: a deleted file's documents then survived `--sync`."""
+        record = self.catalog.file_record(source.key)
+        held = set(record.doc_ids) if record else set()
+        batch.files.append(FileRecord(source.key, -1, -1, tuple(sorted(held | set(articles)))))
 
     def _check_free_space(self, batch: _Batch) -> None:
         """Refuse a batch the disk may not hold: a write failing inside Chroma leaves its log unapplied."""

@@ -156,3 +156,25 @@ def test_remove_document_by_id(tmp_path: Path, corpus_dir: Path) -> None:
     assert assistant.documents() == []
     _assert_consistent(assistant)
     assert assistant.ask("Who requested CSTO troops?").abstained
+
+
+def test_documents_committed_before_their_file_ends_are_removed_with_it(tmp_path: Path, corpus_dir: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window the SIGKILL test once hit: a batch closes mid-file (here after the seed's only article), and the
+    run dies before the file's end is recorded. Stopping the run there by raising, not killing, makes it certain."""
+    from ingest.pipeline import Ingestor
+
+    def die(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    assistant = Assistant(index_dir=tmp_path / "idx", ingest_batch_chars=100)
+    monkeypatch.setattr(Ingestor, "_end_file", die)
+    with pytest.raises(KeyboardInterrupt):
+        assistant.ingest([corpus_dir])
+    monkeypatch.undo()
+    assert len(assistant.documents()) == 1  # committed before its file's end
+    for path in corpus_dir.iterdir():
+        path.unlink()
+    assert assistant.ingest([corpus_dir], sync=True).removed == 1
+    assert assistant.documents() == []
+    _assert_consistent(assistant)
