@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.load import RawRecord, discover, read_records
+from rag.types import published_day
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,11 @@ def load_documents(paths: Iterable[str | os.PathLike[str]], max_file_bytes: int)
         except IngestError:
             continue  # the product reports these; the baseline simply does not get them either
         for r in records:
+            hidden = ["doc_id", "url", "published_day"]
             documents.append(Document(
-                text=r.text, id_=r.doc_id, metadata={"doc_id": r.doc_id, "url": str(r.meta.get("url", ""))},
-                excluded_embed_metadata_keys=["doc_id", "url"], excluded_llm_metadata_keys=["doc_id", "url"],
+                text=r.text, id_=r.doc_id, excluded_embed_metadata_keys=hidden, excluded_llm_metadata_keys=hidden,
+                metadata={"doc_id": r.doc_id, "url": str(r.meta.get("url", "")),
+                          "published_day": published_day(str(r.meta.get("published", "")).replace("/", "-"))},
             ))
     return documents
 
@@ -81,9 +84,17 @@ class LlamaIndexBaseline:
         self.ingest_seconds = time.perf_counter() - started
         self.chunks = int(collection.count())
 
-    def retrieve(self, query: str, top_k: int) -> list[BaselinePassage]:
+    def retrieve(self, query: str, top_k: int, as_of: str = "") -> list[BaselinePassage]:
+        """`as_of`: the same "nothing published after this date" the product is given, as LlamaIndex's own
+        metadata filter."""
+        from llama_index.core.vector_stores import FilterOperator, MetadataFilter, MetadataFilters
+
         if self._index is None:
             raise RuntimeError("build() the baseline before retrieving")
-        nodes = self._index.as_retriever(similarity_top_k=top_k).retrieve(query)
+        filters = None
+        if as_of:
+            filters = MetadataFilters(filters=[MetadataFilter(
+                key="published_day", value=int(as_of.replace("-", "").ljust(8, "9")), operator=FilterOperator.LTE)])
+        nodes = self._index.as_retriever(similarity_top_k=top_k, filters=filters).retrieve(query)
         return [BaselinePassage(doc_id=str(n.node.metadata.get("doc_id", "")), url=str(n.node.metadata.get("url", "")),
                                 text=n.node.get_content(), score=float(n.score or 0.0)) for n in nodes]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class GoldCase:
     evidence: tuple[Evidence, ...] = ()
     history: tuple[tuple[str, str], ...] = ()
     tags: tuple[str, ...] = field(default_factory=tuple)
+    as_of: str = ""  # the date the question was asked (YYYY-MM-DD): later articles are not seen
 
 
 def parse_case(obj: object, where: str) -> GoldCase:
@@ -54,9 +56,12 @@ def parse_case(obj: object, where: str) -> GoldCase:
         if not (isinstance(turn, list) and len(turn) == 2):
             raise GoldError(f"{where}: 'history' must be a list of [question, answer] pairs")
         history.append((str(turn[0]), str(turn[1])))
+    as_of = str(obj.get("as_of") or "")
+    if as_of and not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", as_of):
+        raise GoldError(f"{where}: 'as_of' must be YYYY, YYYY-MM or YYYY-MM-DD")
     return GoldCase(id=str(obj["id"]), question=str(obj["question"]), answerable=obj["answerable"], answers=answers,
                     answers_all=answers_all, evidence=tuple(evidence), history=tuple(history),
-                    tags=tuple(str(t) for t in obj.get("tags") or ()))
+                    tags=tuple(str(t) for t in obj.get("tags") or ()), as_of=as_of)
 
 
 def load_gold(path: Path) -> list[GoldCase]:

@@ -24,6 +24,7 @@ from evals.metrics import (
     score_case,
     score_retrieval,
 )
+from rag.types import Filters
 
 HEADLINE = ["answer_accuracy", "citation_precision", "citation_recall", "span_exact", "refusal_precision",
             "refusal_recall", "over_refusal", "short_em", "short_f1", "mrr"]
@@ -80,8 +81,9 @@ def evaluate(assistant: Any, cases: list[GoldCase], ks: list[int], progress: boo
     results = []
     texts: dict[str, str] | None = None
     for case in _bar(cases, "eval", progress):
-        answer = assistant.ask(case.question, history=case.history)
-        ranked = assistant.search(case.question, history=case.history, top_k=max(ks))
+        filters = Filters(as_of=case.as_of) if case.as_of else None
+        answer = assistant.ask(case.question, history=case.history, filters=filters)
+        ranked = assistant.search(case.question, history=case.history, top_k=max(ks), filters=filters)
         articles = assistant.catalog.articles([c.doc_id for c in answer.citations] + [p.doc_id for p in ranked])
         result = score_case(case, answer, ranked, articles, ks)
         result["retrieve_ms"] = answer.timings_ms.get("retrieve", 0.0)
@@ -104,7 +106,7 @@ def evaluate_baseline(baseline: Any, cases: list[GoldCase], ks: list[int], progr
     results = []
     for case in _bar([c for c in cases if c.answerable], "baseline", progress):
         started = time.perf_counter()
-        ranked = baseline.retrieve(standalone_query(case.question, case.history), max(ks))
+        ranked = baseline.retrieve(standalone_query(case.question, case.history), max(ks), case.as_of)
         result: dict[str, Any] = {"id": case.id, "answerable": True, "tags": list(case.tags),
                                   "retrieve_ms": round((time.perf_counter() - started) * 1000, 1)}
         result.update(score_retrieval(case, ranked, ks))

@@ -29,7 +29,7 @@ import numpy as np
 from evals.datasets import default_data_dir, multihop, realtimeqa, squad2_tuning
 from evals.metrics import contains
 from rag.abstain import SIGNALS, signals
-from rag.rerank import DEFAULT_WEIGHTS, FEATURES, TYPE_PENALTY
+from rag.rerank import DEFAULT_WEIGHTS, FEATURES, QUESTION_PENALTY, TYPE_PENALTY, is_question
 
 GRID: dict[str, tuple[float, ...]] = {
     "dense": (0.3, 0.4, 0.5, 0.6, 0.7),
@@ -52,18 +52,20 @@ def collect(assistant: Any, cases: list[Any]) -> list[dict[str, Any]]:
         _, _, ranked, _ = assistant._search(case.question, (), assistant.settings.top_k, None)
         if not ranked:
             rows.append({"case": case, "X": np.zeros((0, len(FEATURES))), "y": np.zeros(0, bool), "penalty": 0.0,
-                         "ranked": [], "qweights": {}})
+                         "asks": np.zeros(0), "ranked": [], "qweights": {}})
             continue
         X = np.array([c.features for c in ranked], dtype=np.float64)
         y = np.array([case.answerable and any(contains(c.text, a) for a in case.answers) for c in ranked])
         rows.append({"case": case, "X": X, "y": y, "penalty": TYPE_PENALTY[answer_type(case.question)],
-                     "ranked": ranked, "qweights": assistant.ranker.question_weights(case.question)})
+                     "asks": np.array([is_question(c.text) for c in ranked], dtype=np.float64), "ranked": ranked, "qweights": assistant.ranker.question_weights(case.question)})
     return rows
 
 
 def rescore(row: dict[str, Any], w: np.ndarray) -> np.ndarray:
-    """A question's sentence scores under weights w: SentenceRanker.score's sum, with its type penalty."""
-    return row["X"] @ w - row["penalty"] * (1.0 - row["X"][:, FEATURES.index("type")])
+    """A question's sentence scores under weights w: SentenceRanker.score's sum, with its type and question
+    penalties."""
+    return (row["X"] @ w - row["penalty"] * (1.0 - row["X"][:, FEATURES.index("type")])
+            - QUESTION_PENALTY * row["asks"])
 
 
 def best_scores(rows: list[dict[str, Any]], w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

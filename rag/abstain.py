@@ -3,7 +3,8 @@ logistic model over what the ranker saw. An answer is given only when it reaches
 
 Signals: the best sentence's score and its dense / coverage / context parts, its lead over the runner-up,
 the rarest question word that neither the sentence nor its context contains (an unanswerable question
-usually hinges on one: a name, a year, a qualifier), a question number missing from them, and whether the
+usually hinges on one: a name, a year, a qualifier), a question number missing from them (both only over the
+sentence that asks, when the question sets the scene first), and whether the
 sentence holds the kind of thing asked for. The coefficients are fitted by `evals/tune.py` on SQuAD 2.0
 questions (answerable against unanswerable) outside the evaluation sample.
 """
@@ -14,7 +15,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
-from rag.lexical import stem, tokens
+from rag.lexical import asking_part, stem, tokens
 from rag.rerank import FEATURES, Candidate
 
 _NUMBER = re.compile(r"\d[\d.,]*")
@@ -36,8 +37,10 @@ def signals(question_weights: Mapping[str, float], question: str, ranked: Sequen
     words = tokens(f"{best.context} {best.text}")
     seen = {stem(t) for t in words}
     top = max(question_weights.values(), default=0.0) or 1.0
-    missing = [w for s, w in question_weights.items() if s not in seen]
-    numbers = {t for t in tokens(question) if _NUMBER.fullmatch(t)}
+    asking = asking_part(question)
+    asked = {stem(t) for t in tokens(asking)}
+    missing = [w for s, w in question_weights.items() if s not in seen and s in asked]
+    numbers = {t for t in tokens(asking) if _NUMBER.fullmatch(t)}
     text_numbers = {t for t in words if _NUMBER.fullmatch(t)}
     f = dict(zip(FEATURES, best.features, strict=False))
     return {

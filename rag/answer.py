@@ -8,7 +8,7 @@ from typing import Protocol
 
 from rag.abstain import AbstentionModel, signals
 from rag.cite import make_citation
-from rag.lexical import answer_type
+from rag.lexical import PAST_FORMS, STOPWORDS, answer_type, stem, tokens
 from rag.rerank import Candidate, SentenceRanker
 from rag.sentences import sentence_spans
 from rag.short import short_answer
@@ -24,6 +24,11 @@ _ROLE = (
 )
 _ROLE_REF_RE = re.compile(rf"\b(?:the|its|his|her|their|country's|country’s)\s+(?:[a-z]+\s+)?({_ROLE})\b", re.IGNORECASE)
 _NAME = r"[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+){0,3}"
+_WHICH_RE = re.compile(r"\b(?:which|what)\s+([\w’'-]+(?:\s+[\w’'-]+){0,2})", re.IGNORECASE)
+_NAME_RE = re.compile(rf"(?<![\w’'-])({_NAME}(?:\s+(?:&|and|of|de)\s+{_NAME})?)")
+# Capitalised words that are not names: sentence openers, days, months.
+_NOT_NAMES = STOPWORDS | frozenset("monday tuesday wednesday thursday friday saturday sunday january february march "
+                                   "april may june july august september october november december i but".split())
 
 
 class Answerer(Protocol):
@@ -67,6 +72,16 @@ class ExtractiveAnswerer:
                 cand, short = named
                 if all(c.start_char != cand.start_char or c.doc_id != cand.doc_id for c in chosen):
                     chosen = [best, cand]
+        else:
+            antecedent = _antecedent_sentence(question, best, articles[best.doc_id])
+            if antecedent is not None:
+                cand, name = antecedent
+                short = name or short
+                chosen = [cand, best]  # in reading order: it comes just before
+            elif _asked_kind(question) or answer_type(question) == "place":
+                neighbour = _naming_neighbour(question, best, articles[best.doc_id], ranked)
+                if neighbour is not None:
+                    chosen = sorted([best, neighbour], key=lambda c: c.start_char)
         citations: list[Citation] = []
         parts: list[str] = []
         for number, cand in enumerate(chosen, start=1):
@@ -76,6 +91,99 @@ class ExtractiveAnswerer:
             parts.append(f"{cand.text} [{number}]")
         return Answer(question=question, text=" ".join(parts), abstained=False, citations=tuple(citations),
                       passages=tuple(passages), short_answer=short, support=support)
+
+
+def _antecedent_sentence(question: str, best: Candidate, article: Article) -> tuple[Candidate, str] | None:
+    """When a "which/what X" question is answered by a sentence that names X only by description ("Netflix said
+    *the wildly popular South Korean show* is green-lit", "*The company* is scaling back its AC"), the sentence
+    just before it that names something the question does not (its antecedent), and that name ("" when unsure).
+
+    Looked for in the two sentences before, nearest first; the farther one must share a word with the question,
+    so an unrelated name is not taken for the antecedent."""
+    head = _asked_kind(question)
+    if not head:
+        return None
+    asked = {t.lower() for t in tokens(question)}
+    described = re.search(rf"\b(?:the|this|that|these|those|its|their|a|an)\s+((?:[\w’'-]+\s+){{0,3}}?"
+                          rf"{re.escape(head)}(?:e?s)?\b(?:\W+[\w’'-]+){{0,4}})", best.text, re.IGNORECASE)
+    # Named already ("the Ukraine 24 TV channel", "the troops of the Russian Federation"): nothing to look for.
+    if not described or _new_names(described.group(1), asked, article.text):
+        return None
+    wanted = {stem(t) for t in tokens(question) if t.lower() not in STOPWORDS}
+    spans = sentence_spans(article.text, 0, best.start_char)
+    for back, (start, end) in enumerate(list(reversed(spans))[:2]):
+        text = article.text[start:end]
+        if not text.strip() or (back and not wanted & {stem(t) for t in tokens(text)}):
+            continue
+        names = _new_names(text, asked, article.text)
+        if names:
+            return Candidate(best.doc_id, start, end, text, best.rank), names[0] if len(names) == 1 else ""
+    return None
+
+
+def _naming_neighbour(question: str, best: Candidate, article: Article,
+                      ranked: Sequence[Candidate]) -> Candidate | None:
+    """When a question asks for a name ("which show", "where") and the best sentence holds none the question
+    does not, the sentence just before or after it that does (the better scored of the two): the answer is
+    usually next to the sentence that matches the question best."""
+    asked = {t.lower() for t in tokens(question)}
+    if _new_names(best.text, asked, article.text):
+        return None
+    spans = sentence_spans(article.text)
+    at = next((i for i, (start, _) in enumerate(spans) if start == best.start_char), None)
+    if at is None:
+        return None
+    scores = {(c.doc_id, c.start_char): c.score for c in ranked}
+    options = []
+    for start, end in (spans[i] for i in (at - 1, at + 1) if 0 <= i < len(spans)):
+        text = article.text[start:end]
+        if _new_names(text, asked, article.text) and not text.rstrip().endswith("?"):
+            options.append(Candidate(best.doc_id, start, end, text, best.rank,
+                                     scores.get((best.doc_id, start), -9.0)))
+    return max(options, key=lambda c: c.score, default=None)
+
+
+def _asked_kind(question: str) -> str:
+    """The noun naming what a "which/what" question asks for: "Which wildly popular show was…" -> "show",
+    "What country announced…" -> "country"; "" for "What should…" or no such phrase.
+
+    >>> [_asked_kind(q) for q in ("Which wildly popular show was green-lit?", "What country announced it?",
+    ...                           "Which countries sent troops?", "What should Ukraine learn?")]
+    ['show', 'country', 'countries', '']
+    """
+    m = _WHICH_RE.search(question)
+    if not m:
+        return ""
+    words: list[str] = []
+    for word in m.group(1).split():  # up to the verb: a stopword, a past form
+        w = word.lower()
+        if w in STOPWORDS or w in PAST_FORMS or (len(w) > 4 and w.endswith("ed")):
+            break
+        words.append(word)
+    return words[-1] if words else ""
+
+
+def _new_names(text: str, asked: set[str], article_text: str) -> list[str]:
+    """The names in `text` that the question does not contain. A single capitalised word opening the text is a
+    name only if the article never writes it in lower case ("Netflix", not "Evolution")."""
+    names = []
+    for m in _NAME_RE.finditer(text):
+        name = _strip_openers(m.group(1))
+        if not name or {w.lower() for w in tokens(name)} <= asked:
+            continue
+        if name == m.group(1) and " " not in name and not text[: m.start()].strip(" “\"'‘(") \
+                and re.search(rf"\b{re.escape(name.lower())}\b", article_text):
+            continue
+        names.append(name)
+    return names
+
+
+def _strip_openers(name: str) -> str:
+    """'The Netflix' -> 'Netflix', 'But' -> '': capitalised words that only open a sentence or name a day."""
+    words = name.split()
+    while words and words[0].lower().strip("’'") in _NOT_NAMES:
+        words = words[1:]
+    return " ".join(words)
 
 
 def _naming_sentence(best: Candidate, article: Article) -> tuple[Candidate, str] | None:

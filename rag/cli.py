@@ -47,13 +47,14 @@ def _ref(ref: Any) -> dict[str, str]:
 
 
 def filters_from_args(args: argparse.Namespace) -> Any:
-    """--source/--since/--until as Filters; a malformed date is a usage error."""
+    """--source/--since/--until/--as-of as Filters; a malformed date is a usage error."""
     from rag.types import Filters
 
     try:
-        return Filters(sources=tuple(args.source or ()), published_from=args.since or "", published_to=args.until or "")
+        return Filters(sources=tuple(args.source or ()), published_from=args.since or "", published_to=args.until or "",
+                       as_of=getattr(args, "as_of", None) or "")
     except ValueError as exc:
-        raise RagError(f"--since/--until: {exc}") from exc
+        raise RagError(f"--since/--until/--as-of: {exc}") from exc
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -149,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", action="append", metavar="NAME", help="only articles from this source (repeatable)")
     p.add_argument("--since", metavar="DATE", help="only articles published on or after DATE (YYYY[-MM[-DD]])")
     p.add_argument("--until", metavar="DATE", help="only articles published on or before DATE (YYYY[-MM[-DD]])")
+    p.add_argument("--as-of", metavar="DATE", help="ask as of DATE: articles published after it are not seen "
+                   "(undated ones are)")
     p.add_argument("--backend", choices=ANSWER_BACKENDS,
                    help="who writes the answer (default: $RAG_ANSWER_BACKEND or extractive); see README, LLM backends")
     p.set_defaults(func=cmd_ask)

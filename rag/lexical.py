@@ -33,6 +33,7 @@ _DATE_RE = re.compile(
     re.IGNORECASE,
 )
 _NUMBER_RE = re.compile(r"\d|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z“\"])")
 _NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'-]+")
 
 
@@ -56,6 +57,7 @@ _IRREGULAR = {form: base for base, forms in {
     "win": "won", "withdraw": "withdrew withdrawn", "write": "wrote written", "overthrow": "overthrew overthrown",
     "forbid": "forbade forbidden", "undertake": "undertook undertaken", "uphold": "upheld", "foresee": "foresaw foreseen",
 }.items() for form in forms.split()}
+PAST_FORMS = frozenset(_IRREGULAR)
 
 
 @lru_cache(maxsize=65536)
@@ -124,3 +126,19 @@ def has_type(sentence: str, kind: str, question: str = "") -> bool:
     if kind in ("person", "place"):
         return any(m.group().lower() not in asked for m in _NAME_RE.finditer(sentence))
     return True
+
+
+def asking_part(question: str) -> str:
+    """The sentence that asks, when a question sets the scene first ("Gas prices have been falling for more than
+    50 days. What was the record high?"): the scene's words are the asker's wording of what the article may say
+    otherwise, not conditions the answer must meet.
+
+    >>> asking_part("Gas prices have been falling for 50 days. What was the record high price?")
+    'What was the record high price?'
+    >>> asking_part("Who requested CSTO troops?")
+    'Who requested CSTO troops?'
+    """
+    parts = [p for p in _SENTENCE_END.split(question.strip()) if p.strip()]
+    if len(parts) < 2:
+        return question
+    return next((p for p in reversed(parts) if p.rstrip().endswith("?")), parts[-1])

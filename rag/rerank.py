@@ -4,6 +4,7 @@ Signals (all offline): embedding similarity of question and sentence; IDF-weight
 words by the sentence, and by the sentence with its preceding sentence and the article title (its context);
 overlap of the question's names and numbers; the passage's retrieval rank; and whether the sentence holds the
 kind of thing the question asks for (a number for "how many", a date for "when", a name for "who"/"where").
+A sentence that is itself a question never answers one (news quiz and FAQ pages repeat the question verbatim).
 The weights were fitted on a SQuAD 2.0 sample disjoint from the evaluation sample (`evals/tune.py`).
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from rag.lexical import STOPWORDS, answer_type, has_type, stem, tokens
+from rag.lexical import STOPWORDS, answer_type, asking_part, has_type, stem, tokens
 from rag.sentences import sentence_spans
 from rag.types import Article, Passage
 
@@ -26,6 +27,8 @@ DEFAULT_WEIGHTS: dict[str, float] = {"dense": 0.7, "coverage": 0.5, "context": 0
                                      "type": 0.0}
 # A sentence without what the question asks for (no number for "how many") can hardly answer it.
 TYPE_PENALTY = {"": 0.0, "number": 1.0, "date": 0.25, "person": 0.15, "place": 0.15}
+QUESTION_PENALTY = 1.0  # a sentence ending in "?"
+SCENE_WEIGHT = 0.5  # words of a question's scene-setting sentences ("Gas prices have been falling. What was…?")
 _CACHE_SENTENCES = 20_000
 IDF_FLOOR = 0.25
 
@@ -41,7 +44,12 @@ class Candidate:
     rank: int  # rank of the passage it came from (0 = first)
     score: float = 0.0
     features: tuple[float, ...] = ()
-    context: str = ""  # the article title and the preceding sentence
+    context: str = ""  # the article title, its year of publication and the preceding sentence
+
+
+def is_question(sentence: str) -> bool:
+    """Does the sentence ask rather than tell ("Which show was green-lit?")?"""
+    return sentence.rstrip(" \t\n\"'”’»)]").endswith("?")
 
 
 def _idf(df: int, total: int) -> float:
@@ -110,13 +118,17 @@ class SentenceRanker:
                 if (p.doc_id, start) not in seen:
                     seen.add((p.doc_id, start))
                     cands.append(Candidate(p.doc_id, start, end, text, rank))
-                    contexts.append(f"{article.title} {previous}")
+                    contexts.append(f"{article.title} {article.published[:4]} {previous}")
                 previous = text
         if not cands:
             return []
         text = query or question
         dense = self._vectors(cands) @ self.embed_model.encode([text])[0]
         weights = self.question_weights(text)
+        asking = asking_part(text)
+        if asking != text:  # a scene set before the question: its words count for less than the asking sentence's
+            asked = {stem(t) for t in tokens(asking)}
+            weights = {s: v if s in asked else v * SCENE_WEIGHT for s, v in weights.items()}
         total_weight = sum(weights.values()) or 1.0
         names = {t.lower() for t in tokens(text) if t[:1].isupper() or t[:1].isdigit()}
         kind = answer_type(question)
@@ -138,6 +150,8 @@ class SentenceRanker:
             score = sum(w.get(name, 0.0) * f for name, f in zip(FEATURES, features, strict=True))
             if not features[5]:
                 score -= TYPE_PENALTY[kind]
+            if is_question(cand.text):
+                score -= QUESTION_PENALTY
             scored.append(Candidate(cand.doc_id, cand.start_char, cand.end_char, cand.text, cand.rank,
                                     round(score, 4), tuple(round(f, 4) for f in features), context))
         scored.sort(key=lambda c: -c.score)

@@ -109,30 +109,39 @@ def published_day(published: str) -> int:
 @dataclass(frozen=True)
 class Filters:
     """Restrict answers to some sources and/or a published date range (ISO prefixes: 2022, 2022-01, 2022-01-07;
-    both ends inclusive). Articles without a date are left out when a date bound is set."""
+    both ends inclusive). Articles without a date are left out when a date bound is set.
+
+    `as_of` is the date the question is asked: articles published after it are not seen (undated ones are). A
+    news quiz of 8 July 2022 asks about the news up to then, not about a later week's story on the same topic."""
 
     sources: tuple[str, ...] = ()
     published_from: str = ""
     published_to: str = ""
+    as_of: str = ""
 
     def __post_init__(self) -> None:
-        for bound in (self.published_from, self.published_to):
+        for bound in (self.published_from, self.published_to, self.as_of):
             if bound and not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", bound):
                 raise ValueError(f"dates are YYYY, YYYY-MM or YYYY-MM-DD, got {bound!r}")
 
     def __bool__(self) -> bool:
-        return bool(self.sources or self.published_from or self.published_to)
+        return bool(self.sources or self.published_from or self.published_to or self.as_of)
 
     def day_range(self) -> tuple[int, int] | None:
-        """Inclusive bounds as the sortable day numbers stored with each chunk (2022-01 -> 20220100..20220199).
+        """Inclusive bounds as the sortable day numbers stored with each chunk (2022-01 -> 20220100..20220199;
+        undated articles are day 0, so `as_of` alone keeps them).
 
         >>> Filters(published_from="2022-01", published_to="2022").day_range()
         (20220100, 20229999)
+        >>> Filters(as_of="2022-07-08").day_range(), Filters(published_to="2022-06", as_of="2022-07-08").day_range()
+        ((0, 20220708), (1, 20220699))
         """
-        if not (self.published_from or self.published_to):
+        if not (self.published_from or self.published_to or self.as_of):
             return None
-        low = published_day(self.published_from) if self.published_from else 1
+        low = published_day(self.published_from) if self.published_from else (1 if self.published_to else 0)
         high = int(self.published_to.replace("-", "").ljust(8, "9")) if self.published_to else 99999999
+        if self.as_of:
+            high = min(high, int(self.as_of.replace("-", "").ljust(8, "9")))
         return low, high
 
     def chroma_where(self) -> dict[str, Any] | None:

@@ -117,3 +117,52 @@ def test_short_answer_is_the_asked_for_span_of_the_cited_sentence(seed_assistant
 def test_who_is_question_gets_no_name_as_short_answer(seed_assistant) -> None:
     answer = seed_assistant.ask("Who is Ruslan Osipenko?")
     assert not answer.abstained and answer.short_answer == ""
+
+
+@pytest.fixture(scope="module")
+def quiz_assistant(tmp_path_factory: pytest.TempPathFactory):
+    """A small news corpus with a quiz page that repeats the questions word for word."""
+    from rag import Assistant
+
+    root = tmp_path_factory.mktemp("quiz")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    (corpus / "quiz.txt").write_text(
+        "Weekly news quiz\n\nWhich company is being accused of turning off the air conditioning in its stores to "
+        "save money? Which country was shaken by a 7.0-magnitude earthquake this week? Take the quiz to find out.\n")
+    (corpus / "retail.txt").write_text(
+        "Retailer under fire\n\nShoppers in Ohio complained that Bed Bath & Beyond stores felt hot last week. "
+        "The company is reportedly turning off the air conditioning in its stores to save money as sales fall. "
+        "Analysts said the cuts would not be enough.\n")
+    (corpus / "quake.txt").write_text(
+        "Quake damages churches\n\nA powerful earthquake struck the Philippines on Wednesday morning. "
+        "The 7.0-magnitude quake shook the north of the main island this week, damaging old churches and roads. "
+        "Rescue teams were sent within hours.\n")
+    assistant = Assistant(index_dir=root / "index")
+    assistant.ingest([corpus])
+    yield assistant
+    assistant.close()
+
+
+def test_a_sentence_that_asks_is_never_the_answer(quiz_assistant) -> None:
+    answer = quiz_assistant.ask("Which company is being accused of turning off the air conditioning in its stores "
+                                "to save money?")
+    assert not answer.abstained
+    assert all(not c.quote.rstrip().endswith("?") for c in answer.citations), answer.text
+    assert all(c.doc_id.endswith("retail.txt") for c in answer.citations)
+
+
+def test_a_thing_named_only_by_description_gets_the_sentence_naming_it(quiz_assistant) -> None:
+    """"The company is turning off the AC" answers "which company" only with the sentence before it."""
+    answer = quiz_assistant.ask("Which company is being accused of turning off the air conditioning in its stores "
+                                "to save money?")
+    assert [c.quote.split()[0] for c in answer.citations] == ["Shoppers", "The"]  # reading order
+    assert "Bed Bath & Beyond" in answer.text
+    articles = {c.doc_id: quiz_assistant.article(c.doc_id) for c in answer.citations}
+    assert citation_errors(answer, articles) == []
+
+
+def test_a_name_asked_for_is_taken_from_the_neighbouring_sentence(quiz_assistant) -> None:
+    answer = quiz_assistant.ask("Which country was shaken by a 7.0-magnitude earthquake this week?")
+    assert "Philippines" in answer.text, answer.text
+    assert len(answer.citations) == 2 and "7.0-magnitude quake shook" in answer.citations[1].quote

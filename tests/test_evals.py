@@ -44,6 +44,7 @@ def test_seed_gold_set_meets_the_issue_brief() -> None:
     ('{"id": "a", "question": "q?", "answerable": true, "answers": ["x"], "evidence": [{"quote": "x"}]}',
      "needs 'doc_id' or 'url'"),
     ('{"id": "a", "question": "q?", "answerable": false, "history": [["only one"]]}', "[question, answer] pairs"),
+    ('{"id": "a", "question": "q?", "answerable": false, "as_of": "last week"}', "'as_of' must be"),
 ])
 def test_malformed_gold_line_names_file_and_line(tmp_path: Path, line: str, message: str) -> None:
     gold = tmp_path / "gold.jsonl"

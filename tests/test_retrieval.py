@@ -110,6 +110,20 @@ def test_filters_by_source_and_date(news: tuple[Assistant, Path]) -> None:
     assert refused.abstained and not refused.citations
 
 
+def test_as_of_hides_later_articles_but_not_undated_ones(news: tuple[Assistant, Path]) -> None:
+    assistant, corpus = news
+    (corpus / "undated.txt").write_text("Terminal notes\n\nThe Kessock Bay container terminal will open in March, "
+                                         "the port authority repeated.\n")
+    assert assistant.ingest([corpus]).added == 1
+    question = "When will the Kessock Bay container terminal open?"
+    seen = {p.doc_id for p in assistant.search(question, top_k=10, filters=Filters(as_of="2022-03-01"))}
+    assert "herald-1" not in seen and "wire-1" in seen and any(d.endswith("undated.txt") for d in seen)
+    later = assistant.search(question, top_k=10, filters=Filters(as_of="2022-03-02"))
+    assert "herald-1" in {d.doc_id for p in later for d in p.duplicates}  # seen again (as the wire story's copy)
+    answer = assistant.ask(question, filters=Filters(as_of="2021-12-31"))
+    assert all(c.doc_id != "wire-1" and c.doc_id != "herald-1" for c in answer.citations)
+
+
 def test_bad_filter_dates_are_refused() -> None:
     with pytest.raises(ValueError, match="YYYY"):
         Filters(published_from="March 2022")
@@ -129,3 +143,7 @@ def test_cli_filters_and_also_in(news: tuple[Assistant, Path]) -> None:
     assert out.returncode == 0 and "1.2 million" not in out.stdout
     bad = _rag("ask", "anything?", "--index", index, "--since", "yesterday")
     assert bad.returncode == 1 and "--since/--until" in bad.stderr
+    out = _rag("ask", "When will the Kessock Bay container terminal open?", "--index", index, "--as-of", "2022-03-01",
+               "--json")
+    assert out.returncode == 0, out.stderr
+    assert "herald-1" not in {c["doc_id"] for c in json.loads(out.stdout)["citations"]}
