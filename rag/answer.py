@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from rag.abstain import AbstentionModel, signals
@@ -47,6 +47,25 @@ class ExtractiveAnswerer:
         self.min_support = min_support
         self.max_sentences = max_sentences
         self.second_margin = second_margin
+
+    def relevance(self, question: str, ranked: Sequence[Candidate], query: str = "") -> Callable[[str, int, int], float]:
+        """p(answerable) of any scored sentence as if it were the best one: (doc_id, start_char, end_char) -> p.
+        A span that is not one of the scored sentences takes the best of those it overlaps (0.0 if none)."""
+        text = query or question
+        weights = self.ranker.question_weights(text)
+        cache: dict[int, float] = {}
+
+        def probability(i: int) -> float:
+            if i not in cache:
+                cache[i] = self.abstention.probability(signals(weights, text, [ranked[i], *ranked[:i], *ranked[i + 1:]]))
+            return cache[i]
+
+        def relevance(doc_id: str, start_char: int, end_char: int) -> float:
+            overlapping = [i for i, c in enumerate(ranked)
+                           if c.doc_id == doc_id and c.start_char < end_char and start_char < c.end_char]
+            return max((probability(i) for i in overlapping), default=0.0)
+
+        return relevance
 
     def run(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
             ranked: Sequence[Candidate] | None = None, query: str = "") -> Answer:

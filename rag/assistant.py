@@ -187,7 +187,9 @@ class Assistant:
             pieces = [answer.text] if answer.abstained else re.findall(r".*?\[\d+\](?:\s+|$)", answer.text)
             yield from pieces or [answer.text]
         else:
-            for event in generator.stream(query if history else question, top, articles, extractive):
+            relevance = self.answerer.relevance(question, ranked, query)
+            for event in generator.stream(query if history else question, top, articles, extractive, relevance,
+                                          self.settings.min_support):
                 if isinstance(event, Answer):
                     answer = event
                 else:

@@ -185,6 +185,9 @@ def _unsupported_facts(claim: str, passage_text: str) -> list[str]:
     return list(dict.fromkeys(missing))
 
 
+Relevance = Callable[[str, int, int], float]  # (doc_id, start_char, end_char) -> p(that sentence answers)
+
+
 @dataclass
 class _Draft:
     """The verified part of an answer as it grows."""
@@ -219,9 +222,15 @@ class GroundedGenerator:
         return reply
 
     def stream(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
-               fallback: Callable[[str], Answer]) -> Iterator[str | Answer]:
+               fallback: Callable[[str], Answer], relevance: Relevance | None = None,
+               min_relevance: float = 0.0) -> Iterator[str | Answer]:
         """Verified sentences (with renumbered [n]) as they complete, then the final Answer. `fallback(reason)`
-        gives the extractive answer when the backend fails or nothing it said can be verified."""
+        gives the extractive answer when the backend fails or nothing it said can be verified.
+
+        `relevance(doc_id, start_char, end_char)`: how likely that article sentence is to answer the question (the
+        extractive answerer's calibrated support). A generated sentence whose supporting sentence is under
+        `min_relevance` is dropped: true to its source, but not an answer (a headline copied for a question the
+        articles do not answer)."""
         if not passages:
             yield (answer := fallback("no passages were retrieved")).text
             yield answer
@@ -235,7 +244,7 @@ class GroundedGenerator:
                 raw += delta
                 buffer += delta
                 complete, buffer = _complete_sentences(buffer)
-                for text in self._accept(complete, question, passages, articles, draft):
+                for text in self._accept(complete, question, passages, articles, draft, relevance, min_relevance):
                     yield text
                 if len(draft.sentences) >= self.max_sentences:
                     break
@@ -245,7 +254,7 @@ class GroundedGenerator:
                 yield answer
                 return
         if len(draft.sentences) < self.max_sentences:
-            for text in self._accept(buffer, question, passages, articles, draft):
+            for text in self._accept(buffer, question, passages, articles, draft, relevance, min_relevance):
                 yield text
         if not draft.sentences:
             if NO_ANSWER in raw.upper():
@@ -264,7 +273,7 @@ class GroundedGenerator:
                      dropped=tuple(draft.dropped), backend=self.where, support=1.0)
 
     def _accept(self, text: str, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
-                draft: _Draft) -> Iterator[str]:
+                draft: _Draft, relevance: Relevance | None = None, min_relevance: float = 0.0) -> Iterator[str]:
         for claim in split_claims(text):
             if NO_ANSWER in claim.text.upper():
                 continue
@@ -280,6 +289,9 @@ class GroundedGenerator:
                 found, why = self.verifier.support(claim.text, passage, articles[passage.doc_id], question)
                 if found is None:
                     reasons.append(f"[{n}]: {why}")
+                    continue
+                if relevance is not None and (p := relevance(passage.doc_id, found.start_char, found.end_char)) < min_relevance:
+                    reasons.append(f"[{n}]: its source sentence does not answer the question (support {p:.2f})")
                     continue
                 numbers.append(_cite(found, draft.citations, articles))
             if not claim.sources:

@@ -148,6 +148,29 @@ def test_prompt_injection_neither_reaches_nor_leaves_the_model(tmp_path: Path) -
         assert "41 trawlers" in extractive.text and "pwned" not in extractive.text
 
 
+def test_a_true_sentence_that_does_not_answer_is_dropped(seed_assistant: Assistant) -> None:
+    """The tiny Gemma copies its sources whatever is asked: true to them, but no answer to a question the article
+    does not answer. Through `Assistant.ask`, which checks each generated sentence's supporting sentence with the
+    extractive answerer's calibrated support."""
+    index = seed_assistant.settings.index_dir
+    with Assistant(index_dir=index, answer_backend="openai", llm_base_url="http://127.0.0.1:9/v1",
+                   llm_model="scripted") as assistant:
+        question = "Who won the 2018 FIFA World Cup?"
+        first = assistant.search(question)[0].text
+        copied = first[: re.search(r"[.!?](?:\s|$)", first).start()]  # type: ignore[union-attr]
+        assistant._llm = ScriptedLLM(f"{copied} [1].")
+        assert assistant.ask(question, backend="extractive").abstained
+        answer = assistant.ask(question)
+        assert answer.abstained and not answer.citations, answer.text
+        assert any("does not answer the question" in d for d in answer.dropped), answer.dropped
+
+        question = "Who requested CSTO troops?"
+        csto = number_of(assistant.search(question), "Collective Security Treaty Organization")
+        assistant._llm = ScriptedLLM(f"The President of Kazakhstan asked the CSTO for help [{csto}].")
+        answer = assistant.ask(question)
+        assert answer.text == "The President of Kazakhstan asked the CSTO for help. [1]" and not answer.fallback
+
+
 def test_backend_failure_falls_back_to_the_extractive_answer(seed_assistant: Assistant) -> None:
     question = "Who requested CSTO troops?"
     passages = seed_assistant.search(question)
