@@ -51,6 +51,10 @@ _MARKERS_RE = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _MARKER_AFTER_STOP_RE = re.compile(r"([.!?…][”\"’']?)\s*((?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)+)")
 _NUMBER_RE = re.compile(r"\d[\d,.]*\d|\d")
 _NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z][\w’'-]*")
+# A claim ending on a word that needs more after it ("Harvey Weinstein charged with"): a copied headline's stub, or
+# a reply cut short.
+_UNFINISHED_RE = re.compile(r"\b(?:with|to|of|the|a|an|and|or|but|in|on|at|by|for|from|as|that|than|into|about|"
+                            r"its|their|his|her)[\s,.:;…–—-]*$", re.IGNORECASE)
 
 
 def withhold_instructions(text: str) -> str:
@@ -279,6 +283,9 @@ class GroundedGenerator:
                 continue
             if len(draft.sentences) >= self.max_sentences:
                 return
+            if _UNFINISHED_RE.search(claim.text):
+                draft.dropped.append(f"{claim.text} [dropped: an unfinished sentence]")
+                continue
             numbers: list[int] = []
             reasons: list[str] = []
             for n in claim.sources:

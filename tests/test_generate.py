@@ -101,6 +101,7 @@ def test_unsupported_sentences_are_dropped_and_citations_renumbered(seed_assista
              f"The moon landing was faked in Nevada [{other}]. "
              f"The CSTO sent 5,000 soldiers [{csto}]. "
              f"Tokayev asked for help [{len(passages) + 3}]. "
+             f"Troops of the Russian Federation were sent to [{csto}]. "
              "Kazakhstan is a large country.")
     streamed, answer = generate(seed_assistant, ScriptedLLM(reply), question, passages)
     assert not answer.abstained and not answer.fallback
@@ -112,6 +113,7 @@ def test_unsupported_sentences_are_dropped_and_citations_renumbered(seed_assista
     reasons = " | ".join(answer.dropped)
     assert "Nevada" in reasons and "5,000" in reasons and "names no given source" in reasons
     assert "no citation" in reasons
+    assert "were sent to. [dropped: an unfinished sentence]" in reasons
 
 
 def test_refusal_and_nothing_verifiable(seed_assistant: Assistant) -> None:
