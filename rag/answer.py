@@ -25,6 +25,7 @@ _ROLE = (
 _ROLE_REF_RE = re.compile(rf"\b(?:the|its|his|her|their|country's|country’s)\s+(?:[a-z]+\s+)?({_ROLE})\b", re.IGNORECASE)
 _NAME = r"[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+){0,3}"
 _WHICH_RE = re.compile(r"\b(?:which|what)\s+([\w’'-]+(?:\s+[\w’'-]+){0,2})", re.IGNORECASE)
+_DEMONYM_RE = re.compile(r"(?:an|ese|ish|ic)$")
 _NAME_RE = re.compile(rf"(?<![\w’'-])({_NAME}(?:\s+(?:&|and|of|de)\s+{_NAME})?)")
 # Capitalised words that are not names: sentence openers, days, months.
 _NOT_NAMES = STOPWORDS | frozenset("monday tuesday wednesday thursday friday saturday sunday january february march "
@@ -123,10 +124,11 @@ def _antecedent_sentence(question: str, best: Candidate, article: Article) -> tu
     if not head:
         return None
     asked = {t.lower() for t in tokens(question)}
-    described = re.search(rf"\b(?:the|this|that|these|those|its|their|a|an)\s+((?:[\w’'-]+\s+){{0,3}}?"
+    described = re.search(rf"\b(?:the|this|that|these|those|its|their|a|an)\s+((?:[\w’'-]+\s+){{0,4}}?"
                           rf"{re.escape(head)}(?:e?s)?\b(?:\W+[\w’'-]+){{0,4}})", best.text, re.IGNORECASE)
     # Named already ("the Ukraine 24 TV channel", "the troops of the Russian Federation"): nothing to look for.
-    if not described or _new_names(described.group(1), asked, article.text):
+    # A nationality describes, it does not name ("the wildly popular South Korean show").
+    if not described or [n for n in _new_names(described.group(1), asked, article.text) if not _DEMONYM_RE.search(n)]:
         return None
     wanted = {stem(t) for t in tokens(question) if t.lower() not in STOPWORDS}
     spans = sentence_spans(article.text, 0, best.start_char)
