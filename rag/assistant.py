@@ -55,13 +55,17 @@ class Assistant:
         self.settings = base.with_overrides(index_dir=index_dir, **overrides)
         s = self.settings
         self.catalog = Catalog(Path(s.index_dir) / "catalog.sqlite3")
-        backend = choose_backend(s.embed_backend, self.catalog.meta("embed_model"), s.embed_model)
+        recorded = self.catalog.meta("embed_model")
+        backend = choose_backend(s.embed_backend, recorded, s.embed_model)
+        # An index keeps the length its vectors were made with: the setting applies to new indexes, and one built
+        # before the setting existed read whole texts.
+        max_tokens = self.catalog.meta("embed_max_tokens") or ("0" if recorded else str(s.embed_max_tokens))
         self.embed_model = Encoder(s.embed_model, batch_size=s.embed_batch_size, backend=backend,
-                                   cache_dir=str(Path(s.index_dir) / "onnx"))
+                                   cache_dir=str(Path(s.index_dir) / "onnx"), max_tokens=int(max_tokens))
         embed_id = model_id(s.embed_model, backend)
         self.catalog.ensure_meta(
             {"embed_model": embed_id, "schema": SCHEMA_VERSION, "chroma": s.chroma_url or "embedded",
-             "collection": s.collection}
+             "collection": s.collection, "embed_max_tokens": max_tokens}
         )
         self.vectors = VectorIndex(Path(s.index_dir), s.collection, embed_id, s.chroma_url, s.chroma_timeout_s)
         self.retriever = Retriever(self.embed_model, self.vectors, self.catalog, mode=s.retrieval)

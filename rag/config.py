@@ -30,6 +30,11 @@ class Settings:
     # onnxruntime is installed, else torch. torch or onnx force one (an index built with the other is refused).
     embed_backend: str = "auto"
     embed_batch_size: int = 64
+    # Word pieces of each text the model reads (0: the model's own limit, 256 for MiniLM). A new index records it
+    # and keeps it; ingest embeds 160-token chunks, whose first 128 word pieces hold nearly all a dense match needs
+    # (keyword search and sentence re-ranking read every word): SQuAD's answer accuracy was the same, ingest 1.8x
+    # faster (README, Speed and scale).
+    embed_max_tokens: int = 128
     # Chunking, in tiktoken (cl100k) tokens.
     chunk_max_tokens: int = 160
     chunk_overlap_sentences: int = 1
@@ -84,6 +89,8 @@ class Settings:
             raise ConfigError(f"max_answer_sentences must be at least 1, got {self.max_answer_sentences}")
         if self.max_file_bytes < 1 or self.max_article_chars < 1:
             raise ConfigError("max_file_bytes and max_article_chars must be positive")
+        if self.embed_max_tokens < 0:
+            raise ConfigError(f"embed_max_tokens must be 0 (the model's limit) or more, got {self.embed_max_tokens}")
         if self.embed_batch_size < 1:
             raise ConfigError(f"embed_batch_size must be at least 1, got {self.embed_batch_size}")
         if self.answer_backend not in ANSWER_BACKENDS:

@@ -64,13 +64,15 @@ class Encoder:
     backend "torch": sentence-transformers. "onnx": the int8 ONNX export (rag/onnx_embed.py), cached under
     `cache_dir`; about 3.5x faster on 2 cores, and no torch import once exported."""
 
-    def __init__(self, model: str = "", batch_size: int = 64, backend: str = "torch", cache_dir: str = "") -> None:
+    def __init__(self, model: str = "", batch_size: int = 64, backend: str = "torch", cache_dir: str = "",
+                 max_tokens: int = 0) -> None:
         if backend not in ("torch", "onnx"):
             raise ConfigError(f"embedding backend must be torch or onnx, got {backend!r}")
         self.model = model
         self.batch_size = batch_size
         self.backend = backend
         self.cache_dir = cache_dir
+        self.max_tokens = max_tokens  # word pieces read of each text; 0: the model's own limit
         self.model_name = model_id(model, backend)
         self._model: Any = None
         self._lock = threading.Lock()
@@ -80,7 +82,8 @@ class Encoder:
             if self._model is None and self.backend == "onnx":
                 from rag.onnx_embed import OnnxEncoder
 
-                self._model = OnnxEncoder(resolve_model_path(self.model), Path(self.cache_dir or ".rag/onnx"))
+                self._model = OnnxEncoder(resolve_model_path(self.model), Path(self.cache_dir or ".rag/onnx"),
+                                          max_tokens=self.max_tokens)
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as hf_logging
@@ -88,12 +91,15 @@ class Encoder:
                 hf_logging.disable_progress_bar()
 
                 try:
-                    self._model = SentenceTransformer(resolve_model_path(self.model), device="cpu")
+                    model = SentenceTransformer(resolve_model_path(self.model), device="cpu")
                 except (OSError, ValueError) as exc:
                     raise ConfigError(
                         f"embedding model {self.model!r} could not be loaded (no download is attempted "
                         f"offline; give a local path or a model in the Hugging Face cache): {exc}"
                     ) from exc
+                if self.max_tokens:
+                    model.max_seq_length = min(self.max_tokens, model.max_seq_length or self.max_tokens)
+                self._model = model
         return self._model
 
     @property

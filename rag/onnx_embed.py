@@ -25,7 +25,7 @@ _EXPORT_LOCK = threading.Lock()
 class OnnxEncoder:
     """Unit-length sentence vectors from an int8 ONNX export of a sentence-transformers model folder."""
 
-    def __init__(self, model_path: str, cache_dir: Path, threads: int = 0) -> None:
+    def __init__(self, model_path: str, cache_dir: Path, threads: int = 0, max_tokens: int = 0) -> None:
         import numpy as np  # noqa: F401  (fail early where numpy is missing)
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -39,6 +39,8 @@ class OnnxEncoder:
         pooling = _read_json(folder / "1_Pooling" / "config.json")
         self.cls_pooling = bool(pooling.get("pooling_mode_cls_token"))
         self.max_tokens = int(config.get("max_seq_length") or 256)
+        if max_tokens:
+            self.max_tokens = min(self.max_tokens, max_tokens)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(self.max_tokens)
         self.tokenizer.no_padding()

@@ -22,7 +22,6 @@ _BATCH = 1000
 def _upsert_store(collection: Any) -> Any:
     """A LlamaIndex ChromaVectorStore whose add() upserts, so re-adding a chunk id refreshes it instead of being
     ignored. Made on first write: answering never imports LlamaIndex."""
-    from llama_index.core.schema import MetadataMode
     from llama_index.core.vector_stores.utils import node_to_metadata_dict
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -35,12 +34,13 @@ def _upsert_store(collection: Any) -> Any:
                 for node in batch:
                     meta = node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata)
                     metadatas.append({k: ("" if v is None else v) for k, v in meta.items()})
-                # chromadb's stubs want numpy arrays and its own metadata mapping type; plain lists work.
+                # chromadb's stubs want numpy arrays and its own metadata mapping type; plain lists work. No
+                # `documents`: the catalog keeps the text (and its own keyword index), and Chroma indexing the text
+                # again for its full-text search doubled the time of each write.
                 self._collection.upsert(
                     ids=[n.node_id for n in batch],
                     embeddings=[n.get_embedding() for n in batch],  # type: ignore[arg-type]
                     metadatas=metadatas,  # type: ignore[arg-type]
-                    documents=[n.get_content(metadata_mode=MetadataMode.NONE) for n in batch],
                 )
                 ids.extend(n.node_id for n in batch)
             return ids

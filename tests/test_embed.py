@@ -50,3 +50,29 @@ def test_onnx_answers_without_importing_torch(tmp_path: Path, corpus_dir: Path) 
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "idx")], capture_output=True, text=True,
                             cwd=REPO, timeout=120)
     assert result.stdout.split() == ["True", "False", "False"], result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_max_tokens_cuts_what_the_model_reads(tmp_path: Path, backend: str) -> None:
+    head = "The harbour of Vardø counted forty-one trawlers in port on Monday morning"
+    texts = [head + ", and the ice closed the northern channel.", head + ", while the fish market stayed shut."]
+    short = Encoder(backend=backend, cache_dir=str(tmp_path / "onnx"), max_tokens=12).encode(texts)
+    whole = Encoder(backend=backend, cache_dir=str(tmp_path / "onnx")).encode(texts)
+    assert float(short[0] @ short[1]) > 0.999  # the same first 12 word pieces: the same vector
+    assert float(whole[0] @ whole[1]) < 0.99
+
+
+def test_an_index_keeps_the_length_it_was_built_with(tmp_path: Path, corpus_dir: Path) -> None:
+    with Assistant(index_dir=tmp_path / "idx", embed_max_tokens=64) as assistant:
+        assistant.ingest([corpus_dir])
+    with Assistant(index_dir=tmp_path / "idx") as assistant:  # the default (128) applies to new indexes only
+        assert assistant.embed_model.max_tokens == 64
+        assert assistant.catalog.meta("embed_max_tokens") == "64"
+    # An index from before the setting: its vectors read whole texts, and it stays that way.
+    with Assistant(index_dir=tmp_path / "idx") as assistant:
+        assistant.catalog._db.execute("DELETE FROM meta WHERE key = 'embed_max_tokens'")
+    with Assistant(index_dir=tmp_path / "idx") as assistant:
+        assert assistant.embed_model.max_tokens == 0 and assistant.catalog.meta("embed_max_tokens") == "0"
+        assert "Tokayev" in assistant.ask("Who requested CSTO troops?").text
+    with Assistant(index_dir=tmp_path / "new") as assistant:
+        assert assistant.embed_model.max_tokens == 128
