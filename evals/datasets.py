@@ -102,7 +102,7 @@ def realtimeqa(data_dir: Path, work: Path) -> tuple[list[Path], list[GoldCase]]:
             in_gold = any(contains(str(docs[u]["text"]), gold) for u in urls)
             # June's weeks tune the ranker and abstention (evals/tune.py); July and August are held out.
             held = "tuning" if q["question_id"].startswith("202206") else "held-out"
-            # Asked on the quiz's date: pages published later are not seen, "this week" counts back from it.
+            # Asked on the quiz's date: pages published later are not seen.
             cases.append(GoldCase(q["question_id"], q["question_sentence"], True, answers=(gold,),
                                   evidence=tuple(Evidence(url=u) for u in urls),
                                   tags=("answer-in-gold" if in_gold else "answer-not-in-gold", held),

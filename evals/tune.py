@@ -57,7 +57,8 @@ def collect(assistant: Any, cases: list[Any]) -> list[dict[str, Any]]:
         X = np.array([c.features for c in ranked], dtype=np.float64)
         y = np.array([case.answerable and any(contains(c.text, a) for a in case.answers) for c in ranked])
         rows.append({"case": case, "X": X, "y": y, "penalty": TYPE_PENALTY[answer_type(case.question)],
-                     "asks": np.array([is_question(c.text) for c in ranked], dtype=np.float64), "ranked": ranked, "qweights": assistant.ranker.question_weights(case.question)})
+                     "asks": np.array([is_question(c.text) for c in ranked], dtype=np.float64), "ranked": ranked,
+                     "qweights": assistant.ranker.question_weights(case.question)})
     return rows
 
 

@@ -58,7 +58,9 @@ class ExtractiveAnswerer:
 
         def probability(i: int) -> float:
             if i not in cache:
-                cache[i] = self.abstention.probability(signals(weights, text, [ranked[i], *ranked[:i], *ranked[i + 1:]]))
+                values = signals(weights, text, [ranked[i], *ranked[:i], *ranked[i + 1:]])
+                values["margin"] = max(0.0, values["margin"])  # a sentence behind the best leads nothing
+                cache[i] = self.abstention.probability(values)
             return cache[i]
 
         def relevance(doc_id: str, start_char: int, end_char: int) -> float:

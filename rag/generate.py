@@ -297,8 +297,9 @@ class GroundedGenerator:
                 if found is None:
                     reasons.append(f"[{n}]: {why}")
                     continue
-                if relevance is not None and (p := relevance(passage.doc_id, found.start_char, found.end_char)) < min_relevance:
-                    reasons.append(f"[{n}]: its source sentence does not answer the question (support {p:.2f})")
+                answers = relevance(passage.doc_id, found.start_char, found.end_char) if relevance else 1.0
+                if answers < min_relevance:
+                    reasons.append(f"[{n}]: its source sentence does not answer the question (support {answers:.2f})")
                     continue
                 numbers.append(_cite(found, draft.citations, articles))
             if not claim.sources:
