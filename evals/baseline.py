@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.load import RawRecord, discover, read_records
-from rag.types import published_day
+from rag.types import last_day, published_day
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class LlamaIndexBaseline:
         filters = None
         if as_of:
             filters = MetadataFilters(filters=[MetadataFilter(
-                key="published_day", value=int(as_of.replace("-", "").ljust(8, "9")), operator=FilterOperator.LTE)])
+                key="published_day", value=last_day(as_of), operator=FilterOperator.LTE)])
         nodes = self._index.as_retriever(similarity_top_k=top_k, filters=filters).retrieve(query)
         return [BaselinePassage(doc_id=str(n.node.metadata.get("doc_id", "")), url=str(n.node.metadata.get("url", "")),
                                 text=n.node.get_content(), score=float(n.score or 0.0)) for n in nodes]

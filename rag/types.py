@@ -106,6 +106,15 @@ def published_day(published: str) -> int:
     return int(digits.ljust(8, "0")) if digits.isdigit() else 0
 
 
+def last_day(prefix: str) -> int:
+    """The last day number an ISO date prefix covers, for an inclusive upper bound: 2022-01 -> 20220199.
+
+    >>> [last_day(d) for d in ("2022-07-08", "2022-01", "2022")]
+    [20220708, 20220199, 20229999]
+    """
+    return int(prefix.replace("-", "").ljust(8, "9"))
+
+
 @dataclass(frozen=True)
 class Filters:
     """Restrict answers to some sources and/or a published date range (ISO prefixes: 2022, 2022-01, 2022-01-07;
@@ -139,9 +148,9 @@ class Filters:
         if not (self.published_from or self.published_to or self.as_of):
             return None
         low = published_day(self.published_from) if self.published_from else (1 if self.published_to else 0)
-        high = int(self.published_to.replace("-", "").ljust(8, "9")) if self.published_to else 99999999
+        high = last_day(self.published_to) if self.published_to else 99999999
         if self.as_of:
-            high = min(high, int(self.as_of.replace("-", "").ljust(8, "9")))
+            high = min(high, last_day(self.as_of))
         return low, high
 
     def chroma_where(self) -> dict[str, Any] | None:
