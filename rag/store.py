@@ -48,6 +48,11 @@ def _upsert_store(collection: Any) -> Any:
     return UpsertChromaVectorStore(chroma_collection=collection)  # type: ignore[call-arg]
 
 
+def _http_session(client: Any) -> Any:
+    """The httpx client behind a chromadb HttpClient (a private attribute), or None for an embedded client."""
+    return getattr(getattr(client, "_server", None), "_session", None)
+
+
 def _client(index_dir: Path, chroma_url: str, timeout_s: float = 30.0) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -64,7 +69,7 @@ def _client(index_dir: Path, chroma_url: str, timeout_s: float = 30.0) -> Any:
             )
             # chromadb's HTTP session waits forever (timeout=None, no setting for it): a server that hangs
             # would hang every question. Its httpx client takes a timeout; chromadb keeps it on a private attribute.
-            session = getattr(getattr(client, "_server", None), "_session", None)
+            session = _http_session(client)
             if session is not None:
                 import httpx
 
@@ -120,7 +125,7 @@ class VectorIndex:
 
     def close(self) -> None:
         """Release the client (its HTTP connections, or the embedded store's share of its files)."""
-        session = getattr(getattr(self._client, "_server", None), "_session", None)
+        session = _http_session(self._client)
         close = getattr(self._client, "close", None)
         if close is not None:
             close()
@@ -139,7 +144,7 @@ class VectorIndex:
         try:
             self.vector_store.add(list(nodes))
         except Exception as exc:
-            raise self._write_error("writing vectors", exc) from exc
+            raise self._failure("writing vectors", exc) from exc
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
         ids = list(chunk_ids)
@@ -147,9 +152,10 @@ class VectorIndex:
             for i in range(0, len(ids), _BATCH):
                 self.vector_store.delete_nodes(node_ids=ids[i : i + _BATCH])
         except Exception as exc:
-            raise self._write_error("deleting vectors", exc) from exc
+            raise self._failure("deleting vectors", exc) from exc
 
-    def _write_error(self, what: str, exc: Exception) -> RagError:
+    def _failure(self, what: str, exc: Exception) -> RagError:
+        """A failed Chroma call as the error to raise: the server's (BackendError) or the index directory's."""
         if self.chroma_url:
             return BackendError(f"{what} in the Chroma server at {self.chroma_url} failed: {exc}")
         return storage_error(f"{what} in Chroma ({self.index_dir / 'chroma'})", self.index_dir, exc)
@@ -168,9 +174,7 @@ class VectorIndex:
                 query_embeddings=[list(embedding)], n_results=top_k, where=where or None, include=["distances"]
             )
         except Exception as exc:
-            if self.chroma_url:
-                raise BackendError(f"querying Chroma failed: {exc}") from exc
-            raise storage_error(f"querying Chroma ({self.index_dir / 'chroma'})", self.index_dir, exc) from exc
+            raise self._failure("querying vectors", exc) from exc
         ids = result["ids"][0]
         distances = result["distances"][0] if result.get("distances") else [1.0] * len(ids)
         return [(chunk_id, 1.0 - float(d)) for chunk_id, d in zip(ids, distances, strict=False)]
