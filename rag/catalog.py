@@ -259,6 +259,26 @@ class Catalog:
             return [r[0] for r in self._db.execute("SELECT chunk_id FROM pending_deletes").fetchall()]
 
     # -- keyword search (SQLite FTS5, BM25) ------------------------------------------------------------
+    def admitted(self, chunk_ids: Iterable[str], sources: Sequence[str] = (),
+                 day_range: tuple[int, int] | None = None) -> set[str]:
+        """The live chunks among chunk_ids whose article is from one of `sources` (any when empty) and was
+        published within `day_range`: what a Chroma `where` on the chunk metadata (Filters.chroma_where) passes."""
+        ids = list(dict.fromkeys(chunk_ids))
+        out: set[str] = set()
+        with self._lock:
+            for batch in _batches(ids):
+                sql = ("SELECT c.chunk_id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+                       f"WHERE c.chunk_id IN ({','.join('?' * len(batch))})")
+                args: list[object] = list(batch)
+                if sources:
+                    sql += f" AND d.source IN ({','.join('?' * len(sources))})"
+                    args.extend(sources)
+                if day_range is not None:
+                    sql += " AND published_day(d.published) BETWEEN ? AND ?"
+                    args.extend(day_range)
+                out.update(r[0] for r in self._db.execute(sql, args))
+        return out
+
     def keyword_search(self, terms: Sequence[str], top_k: int, sources: Sequence[str] = (),
                        day_range: tuple[int, int] | None = None) -> list[tuple[str, float]]:
         """(chunk_id, BM25 score, higher is better) of the chunks matching any of the terms, best first."""

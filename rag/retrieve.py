@@ -18,6 +18,10 @@ _ANAPHORA = frozenset(
     "former latter same".split()
 )
 _OVERFETCH = 2  # Chroma may hold vectors of an interrupted ingest that the catalog does not serve
+# With filters, this many unfiltered nearest chunks are checked against them first: Chroma's filtered search
+# scans the metadata (65 ms on a 13k-chunk index, against 2 ms unfiltered), and most filters (a date cut, a big
+# source) keep most chunks. Only when too few of them pass is Chroma asked to filter.
+_POSTFILTER_FETCH = 64
 
 
 def standalone_query(question: str, history: Sequence[tuple[str, str]] = ()) -> str:
@@ -65,7 +69,7 @@ class Retriever:
         keyword: list[str] = []
         if self.mode != "keyword":
             embedding = [float(x) for x in self.embed_model.encode([query])[0]]
-            dense = [cid for cid, _ in self.vectors.query(embedding, top_k * _OVERFETCH, where=filters.chroma_where())]
+            dense = self._dense(embedding, top_k * _OVERFETCH, filters)
         if self.mode != "dense":
             keyword = [cid for cid, _ in self.catalog.keyword_search(keyword_terms(query), top_k, filters.sources,
                                                                    filters.day_range())]
@@ -86,6 +90,18 @@ class Retriever:
                         source=a.source, published=a.published)
             )
         return passages
+
+
+    def _dense(self, embedding: list[float], n: int, filters: Filters) -> list[str]:
+        """The n nearest chunk ids that pass the filters, nearest first."""
+        if not filters:
+            return [cid for cid, _ in self.vectors.query(embedding, n)]
+        near = [cid for cid, _ in self.vectors.query(embedding, max(n, _POSTFILTER_FETCH))]
+        passed = self.catalog.admitted(near, filters.sources, filters.day_range())
+        kept = [cid for cid in near if cid in passed]
+        if len(kept) >= n:  # the same n Chroma's filtered search would give, among the live chunks
+            return kept[:n]
+        return [cid for cid, _ in self.vectors.query(embedding, n, where=filters.chroma_where())]
 
 
 def keyword_terms(query: str) -> list[str]:
