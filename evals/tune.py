@@ -176,6 +176,9 @@ def _collect_all(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+UTILITY_TIE = 0.005  # right decisions per question: 5 in 1,000
+
+
 def utility(refused: np.ndarray, right: np.ndarray, answerable: np.ndarray) -> float:
     """Right decisions per question: a should-refuse question refused, or an answerable one answered rightly.
     (Refusing a question that would have been answered wrongly costs nothing.)"""
@@ -202,7 +205,9 @@ def sweep(name: str, decision: np.ndarray, thresholds: np.ndarray, rows: list[di
                          f"{utility(refused[m], right[m], answerable[m]):.3f}")
         print(f"  {t:.2f}     " + "  ".join(f"{c:^30}" for c in cells))
         u = utility(refused, right, answerable)
-        if float(refused[answerable].mean()) <= max_over_refusal and (best is None or u > best[0]):
+        # Thresholds rise: a higher one must be clearly better (by more than UTILITY_TIE) to be preferred,
+        # since it refuses more of the answerable questions for what may be noise.
+        if float(refused[answerable].mean()) <= max_over_refusal and (best is None or u > best[0] + UTILITY_TIE):
             best = (u, float(t), name)
     return best
 

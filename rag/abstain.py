@@ -4,8 +4,9 @@ logistic model over what the ranker saw. An answer is given only when it reaches
 Signals: the best sentence's score and its dense / coverage / context parts, its lead over the runner-up,
 the rarest question word that neither the sentence nor its context contains (an unanswerable question
 usually hinges on one: a name, a year, a qualifier), a question number missing from them (both only over the
-sentence that asks, when the question sets the scene first), and whether the
-sentence holds the kind of thing asked for. The coefficients are fitted by `evals/tune.py` on SQuAD 2.0
+sentence that asks, when the question sets the scene first), whether the sentence holds the kind of thing asked
+for, and whether it has the opposite of a word the question asks with, or another year, in its place ("the
+*lowest* quotient" against "the *highest* quotient": `rag.lexical.swapped`). The coefficients are fitted by `evals/tune.py` on SQuAD 2.0
 questions (answerable against unanswerable) outside the evaluation sample.
 """
 
@@ -15,17 +16,17 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
-from rag.lexical import asking_part, stem, tokens
+from rag.lexical import asking_part, stem, swapped, tokens
 from rag.rerank import FEATURES, Candidate
 
 _NUMBER = re.compile(r"\d[\d.,]*")
-SIGNALS = ("score", "dense", "coverage", "context", "margin", "missing_rare", "missing_number", "type")
+SIGNALS = ("score", "dense", "coverage", "context", "margin", "missing_rare", "missing_number", "type", "swapped")
 # Fitted by `python -m evals.tune` on 600 answerable + 300 unanswerable SQuAD 2.0 questions outside the
 # evaluation sample, RealTime QA's June questions and the even half of MultiHop-RAG's against the 2022 news
 # pages (standardised inputs, folded back into coefficients of the raw signals).
 DEFAULT_COEFFICIENTS: dict[str, float] = {
-    "bias": -4.9025, "score": 1.3656, "dense": 3.3511, "coverage": 0.7949, "context": 1.5418, "margin": -0.8872,
-    "missing_rare": 0.4294, "missing_number": -1.7549, "type": 0.4038,
+    "bias": -5.1672, "score": 1.3044, "dense": 3.4981, "coverage": 0.8495, "context": 1.652, "margin": -1.045,
+    "missing_rare": 0.5115, "missing_number": -1.4766, "type": 0.5936, "swapped": -3.1827,
 }
 
 
@@ -52,6 +53,7 @@ def signals(question_weights: Mapping[str, float], question: str, ranked: Sequen
         "missing_rare": max(missing, default=0.0) / top,
         "missing_number": 1.0 if numbers - text_numbers else 0.0,
         "type": f.get("type", 1.0),
+        "swapped": 1.0 if swapped(asking, best.text, best.context) else 0.0,
     }
 
 

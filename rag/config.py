@@ -56,7 +56,8 @@ class Settings:
     max_answer_sentences: int = 2
     # Abstain when the probability that the best sentence answers (rag/abstain.py) is below this: of the
     # thresholds keeping over-refusal of the answerable tuning questions within 10%, the one with the most
-    # right decisions (refused should-refuse + rightly answered answerable; `python -m evals.tune`).
+    # right decisions (refused should-refuse + rightly answered answerable; a higher threshold must win by more
+    # than 0.005 a question; `python -m evals.tune`).
     min_support: float = 0.35
     # Near-duplicate passages (one wire story in several outlets) collapse to one: the earliest published,
     # or the first of these sources (comma-separated) when present.

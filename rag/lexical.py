@@ -128,6 +128,51 @@ def has_type(sentence: str, kind: str, question: str = "") -> bool:
     return True
 
 
+# Words of opposite or sibling meaning. A question with one and a sentence with the other in its place ("the
+# party with the lowest quotient" / "the party with the highest quotient") are about different things.
+_OPPOSITE_PAIRS = """highest lowest|high low|largest smallest|large small|big small|biggest smallest|most least|
+more less|more fewer|first last|before after|early late|earliest latest|earlier later|northern southern|
+north south|eastern western|east west|maximum minimum|increase decrease|increased decreased|rise fall|win lose|
+won lost|winner loser|can cannot|able unable|possible impossible|include exclude|included excluded|inside outside|
+internal external|positive negative|success failure|successful unsuccessful|strong weak|strongest weakest|
+long short|longest shortest|old new|oldest newest|young old|youngest oldest|major minor|majority minority|
+upper lower|top bottom|legal illegal|public private|male female|men women|father mother|husband wife|son daughter|
+king queen|accept reject|accepted rejected|allowed banned|support oppose|supported opposed|open closed|
+opened closed|start end|started ended|begin end|began ended|import export|imports exports|buy sell|bought sold|
+gain loss|heavy light|hot cold|warm cool|fast slow|fastest slowest|encourage suppress|enhance inhibit|
+activate inhibit|promote inhibit|same different|similar different|true false|always never|agree disagree|
+approve reject|first second|second third|third fourth|fourth fifth|fifth sixth""".replace("\n", "").split("|")
+OPPOSITES: dict[str, frozenset[str]] = {}
+for _pair in _OPPOSITE_PAIRS:
+    _a, _b = (stem(w) for w in _pair.split())
+    OPPOSITES[_a] = OPPOSITES.get(_a, frozenset()) | {_b}
+    OPPOSITES[_b] = OPPOSITES.get(_b, frozenset()) | {_a}
+_YEAR_RE = re.compile(r"(?:1[5-9]|20)\d\d")
+
+
+def swapped(question: str, sentence: str, context: str = "") -> bool:
+    """Does the sentence put something else where the question has a word the sentence lacks: that word's
+    opposite ("lowest" -> "highest", "southern" -> "northern", "fifth" -> "fourth"), or another year ("1967" ->
+    "1968")? Words of the context (title, year, preceding sentence) count as present.
+
+    >>> swapped("The party with the lowest quotient is awarded what?", "The party with the highest quotient wins.")
+    True
+    >>> swapped("What was formed when the governments merged in 1967?", "In 1968, the governments merged.")
+    True
+    >>> swapped("Which party is awarded the seat?", "The party with the highest quotient is awarded the seat.")
+    False
+    """
+    asked = {stem(t) for t in tokens(question)}
+    words = tokens(sentence)
+    own = {stem(t) for t in words}
+    present = own | {stem(t) for t in tokens(context)}
+    if any(OPPOSITES.get(w, frozenset()) & (own - asked) for w in asked - present):
+        return True
+    years = {t for t in tokens(question) if _YEAR_RE.fullmatch(t)}
+    others = {t for t in words if _YEAR_RE.fullmatch(t)} - years
+    return bool(years - present) and bool(others)
+
+
 def asking_part(question: str) -> str:
     """The sentence that asks, when a question sets the scene first ("Gas prices have been falling for more than
     50 days. What was the record high?"): the scene's words are the asker's wording of what the article may say
