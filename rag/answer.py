@@ -9,6 +9,7 @@ from typing import Protocol
 from rag.abstain import AbstentionModel, signals
 from rag.cite import make_citation
 from rag.lexical import PAST_FORMS, STOPWORDS, answer_type, stem, tokens
+from rag.places import PLACE_KINDS, places
 from rag.rerank import Candidate, SentenceRanker
 from rag.sentences import sentence_spans
 from rag.short import short_answer
@@ -144,7 +145,10 @@ def _antecedent_sentence(question: str, best: Candidate, article: Article) -> tu
                           rf"{re.escape(head)}(?:e?s)?\b(?:\W+[\w’'-]+){{0,4}})", best.text, re.IGNORECASE)
     # Named already ("the Ukraine 24 TV channel", "the troops of the Russian Federation"): nothing to look for.
     # A nationality describes, it does not name ("the wildly popular South Korean show").
-    if not described or [n for n in _new_names(described.group(1), asked, article.text) if not _DEMONYM_RE.search(n)]:
+    if not described:
+        return None
+    named = _answer_names(question, described.group(1), asked, article.text)
+    if [n for n in named if head.lower() in PLACE_KINDS or not _DEMONYM_RE.search(n)]:
         return None
     wanted = {stem(t) for t in tokens(question) if t.lower() not in STOPWORDS}
     spans = sentence_spans(article.text, 0, best.start_char)
@@ -152,7 +156,7 @@ def _antecedent_sentence(question: str, best: Candidate, article: Article) -> tu
         text = article.text[start:end]
         if not text.strip() or (back and not wanted & {stem(t) for t in tokens(text)}):
             continue
-        names = _new_names(text, asked, article.text)
+        names = _answer_names(question, text, asked, article.text)
         if names:
             return Candidate(best.doc_id, start, end, text, best.rank), names[0] if len(names) == 1 else ""
     return None
@@ -162,23 +166,30 @@ def _naming_neighbour(question: str, best: Candidate, article: Article, ranked: 
                       partial: bool = False) -> Candidate | None:
     """When a question asks for a name ("which show", "where") and the best sentence holds none the question
     does not, the sentence just before or after it that does (the better scored of the two): the answer is
-    usually next to the sentence that matches the question best. `partial`: a name sharing a word with the
+    usually next to the sentence that matches the question best (two sentences away, when it shares a word with
+    the question and the nearer ones name nothing). `partial`: a name sharing a word with the
     question is the question's ("Nursultan Nazarbayev" for "after Nazarbayev left"), as fits "who" questions."""
     asked = {t.lower() for t in tokens(question)}
-    if _new_names(best.text, asked, article.text, partial):
+    if _answer_names(question, best.text, asked, article.text, partial):
         return None
     spans = sentence_spans(article.text)
     at = next((i for i, (start, _) in enumerate(spans) if start == best.start_char), None)
     if at is None:
         return None
     scores = {(c.doc_id, c.start_char): c.score for c in ranked}
-    options = []
-    for start, end in (spans[i] for i in (at - 1, at + 1) if 0 <= i < len(spans)):
-        text = article.text[start:end]
-        if _new_names(text, asked, article.text, partial) and not text.rstrip().endswith("?"):
-            options.append(Candidate(best.doc_id, start, end, text, best.rank,
-                                     scores.get((best.doc_id, start), -9.0)))
-    return max(options, key=lambda c: c.score, default=None)
+    wanted = {stem(t) for t in tokens(question) if t.lower() not in STOPWORDS}
+    for distance in (1, 2):  # two sentences away only when the nearer ones name nothing, and on the subject
+        options = []
+        for start, end in (spans[i] for i in (at - distance, at + distance) if 0 <= i < len(spans)):
+            text = article.text[start:end]
+            if distance > 1 and not wanted & {stem(t) for t in tokens(text)}:
+                continue
+            if _answer_names(question, text, asked, article.text, partial) and not text.rstrip().endswith("?"):
+                options.append(Candidate(best.doc_id, start, end, text, best.rank,
+                                         scores.get((best.doc_id, start), -9.0)))
+        if options:
+            return max(options, key=lambda c: c.score)
+    return None
 
 
 def _asked_kind(question: str) -> str:
@@ -186,19 +197,30 @@ def _asked_kind(question: str) -> str:
     "What country announced…" -> "country"; "" for "What should…" or no such phrase.
 
     >>> [_asked_kind(q) for q in ("Which wildly popular show was green-lit?", "What country announced it?",
-    ...                           "Which countries sent troops?", "What should Ukraine learn?")]
-    ['show', 'country', 'countries', '']
+    ...                           "Which countries sent troops?", "What should Ukraine learn?",
+    ...                           "An eruption in which country recently prompted a Level 5 alert?")]
+    ['show', 'country', 'countries', '', 'country']
     """
     m = _WHICH_RE.search(question)
     if not m:
         return ""
     words: list[str] = []
-    for word in m.group(1).split():  # up to the verb: a stopword, a past form
+    for word in m.group(1).split():  # up to the verb: a stopword, a past form, an adverb after the noun
         w = word.lower()
-        if w in STOPWORDS or w in PAST_FORMS or (len(w) > 4 and w.endswith("ed")):
+        if w in STOPWORDS or w in PAST_FORMS or (len(w) > 4 and w.endswith("ed")) or (words and w.endswith("ly")):
             break
         words.append(word)
     return words[-1] if words else ""
+
+
+def _answer_names(question: str, text: str, asked: set[str], article_text: str, partial: bool = False) -> list[str]:
+    """The names in `text` that could answer the question: for "which country" or "which state" the countries or
+    US states it names and the question does not (rag.places: the sentence matching such a question best often
+    names only an agency or a person); otherwise any name the question does not contain."""
+    head = _asked_kind(question).lower()
+    if head in PLACE_KINDS:
+        return [p for p in places(text, head) if not {w.lower() for w in tokens(p)} <= asked]
+    return _new_names(text, asked, article_text, partial)
 
 
 def _new_names(text: str, asked: set[str], article_text: str, partial: bool = False) -> list[str]:

@@ -218,3 +218,21 @@ def test_a_sentence_with_the_opposite_of_the_asked_word_does_not_answer(tmp_path
         assert not answered.abstained and "highest quotient" in answered.text
         refused = assistant.ask("The party with the lowest quotient is awarded what?")
         assert refused.abstained and not refused.citations, refused.text
+
+
+def test_which_country_takes_the_country_from_a_sentence_two_away(tmp_path) -> None:
+    """The sentence matching best names only an agency ("IMO announced…"); "Iceland" is two sentences before it."""
+    from rag import Assistant
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "volcano.txt").write_text(
+        "Volcano erupts\n\nThe Iceland Meteorological Office said the volcano erupted late on Sunday. Footage "
+        "from the office’s camera showed a cloud of ash rising over the fjord. IMO announced a Level 5 alert, the "
+        "highest level, calling for people to evacuate. IMO advised caution to residents of nearby towns.\n")
+    with Assistant(index_dir=tmp_path / "index") as assistant:
+        assistant.ingest([corpus])
+        answer = assistant.ask("A volcano eruption in which country prompted a Level 5 alert calling for people to "
+                               "evacuate?")
+        assert "Iceland" in answer.text, answer.text
+        assert [c.quote.split()[0] for c in answer.citations] == ["The", "IMO"]  # reading order
