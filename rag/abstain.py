@@ -25,8 +25,8 @@ SIGNALS = ("score", "dense", "coverage", "context", "margin", "missing_rare", "m
 # evaluation sample, RealTime QA's June questions and the even half of MultiHop-RAG's against the 2022 news
 # pages (standardised inputs, folded back into coefficients of the raw signals).
 DEFAULT_COEFFICIENTS: dict[str, float] = {
-    "bias": -5.1672, "score": 1.3044, "dense": 3.4981, "coverage": 0.8495, "context": 1.652, "margin": -1.045,
-    "missing_rare": 0.5115, "missing_number": -1.4766, "type": 0.5936, "swapped": -3.1827,
+    "bias": -5.1736, "score": 1.284, "dense": 3.535, "coverage": 0.869, "context": 1.6744, "margin": -1.0479,
+    "missing_rare": 0.5158, "missing_number": -1.3702, "type": 0.5585, "swapped": -3.1817,
 }
 
 

@@ -58,14 +58,29 @@ _IRREGULAR = {form: base for base, forms in {
     "forbid": "forbade forbidden", "undertake": "undertook undertaken", "uphold": "upheld", "foresee": "foresaw foreseen",
 }.items() for form in forms.split()}
 PAST_FORMS = frozenset(_IRREGULAR)
+# News words a reader's question and the article often swap ("the death toll among demonstrators" / "26
+# protesters have been killed"): each group's words match one another, as the forms of one word do. Only words
+# whose every common news sense is shared are grouped ("force" and "leader" are not).
+_SYNONYM_GROUPS = """protest protests protester protesters demonstration demonstrations demonstrator demonstrators
+rally rallies unrest riot riots rioter rioters | kill killed killing killings death deaths dead die died toll
+fatality fatalities casualty casualties | wound wounded injure injured injury injuries | arrest arrested detain
+detained detention | troop troops soldier soldiers | resign resigned resignation | price prices cost costs |
+rise rose risen increase increased hike hikes surge surged soar soared | trigger triggered spark sparked |
+request requested ask asked | help aid assistance | government cabinet | start started begin began |
+buy bought purchase purchased | ban banned prohibit prohibited | election elections vote votes poll polls |
+fire fires blaze blazes wildfire wildfires | car cars vehicle vehicles | company companies firm firms |
+announce announced declare declared unveil unveiled | children child kids kid"""
 
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light suffix stripper: enough to match 'killed'/'kill', 'protesters'/'protester', 'announced'/'announce'.
+    """A light suffix stripper: enough to match 'killed'/'kill', 'protesters'/'protester', 'announced'/'announce';
+    then a news synonym's group ('death' -> 'kill').
 
-    >>> [stem(w) for w in ["killed", "protesters", "countries", "requested", "running", "announce", "announced"]]
-    ['kill', 'protester', 'country', 'request', 'runn', 'announc', 'announc']
+    >>> [stem(w) for w in ["killed", "countries", "requested", "running", "announce", "announced"]]
+    ['kill', 'country', 'request', 'runn', 'announc', 'announc']
+    >>> stem("demonstrators") == stem("protesters") and stem("death") == stem("killed")  # news synonyms
+    True
     >>> stem("prices") == stem("price") == stem("priced")
     True
     >>> stem("began") == stem("begin") and stem("won") == stem("win") and stem("withdrew") == stem("withdraw")
@@ -86,7 +101,22 @@ def stem(word: str) -> str:
                 w = w[: -len(suffix)]
             break
     # A silent final e: 'announce' and 'announc(ed)' meet.
-    return w[:-1] if len(w) > 4 and w.endswith("e") else w
+    w = w[:-1] if len(w) > 4 and w.endswith("e") else w
+    return _SYNONYMS.get(w, w)
+
+
+def _synonyms() -> dict[str, str]:
+    """Each grouped word's stem -> its group's first stem."""
+    out: dict[str, str] = {}
+    for group in _SYNONYM_GROUPS.split("|"):
+        stems = [stem(w) for w in group.split()]  # before _SYNONYMS is filled: the plain stems
+        out.update(dict.fromkeys(stems, stems[0]))
+    stem.cache_clear()
+    return out
+
+
+_SYNONYMS: dict[str, str] = {}
+_SYNONYMS.update(_synonyms())
 
 
 def tokens(text: str) -> list[str]:

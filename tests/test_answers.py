@@ -22,6 +22,8 @@ SEED_QUESTIONS = [
     ("What did the Interior Ministry announce on January 7?", "26 protesters", "Interior Ministry announced"),
     ("how many officers were wounded", "748", "748 were wounded"),
     ("Who headed the Security Council?", "Tokayev", "Security Council was headed by Tokayev"),
+    # Paraphrases in other news words (rag.lexical's synonym groups: death toll / killed, demonstrators / protesters)
+    ("what was the death toll among demonstrators", "26 protesters", "26 protesters have been killed"),
 ]
 
 OUT_OF_CORPUS = [
