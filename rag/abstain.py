@@ -6,8 +6,8 @@ the rarest question word that neither the sentence nor its context contains (an 
 usually hinges on one: a name, a year, a qualifier), a question number missing from them (both only over the
 sentence that asks, when the question sets the scene first), whether the sentence holds the kind of thing asked
 for, and whether it has the opposite of a word the question asks with, or another year, in its place ("the
-*lowest* quotient" against "the *highest* quotient": `rag.lexical.swapped`). The coefficients are fitted by `evals/tune.py` on SQuAD 2.0
-questions (answerable against unanswerable) outside the evaluation sample.
+*lowest* quotient" against "the *highest* quotient": `rag.lexical.swapped`). The coefficients are fitted by
+`evals/tune.py` on SQuAD 2.0 questions (answerable against unanswerable) outside the evaluation sample.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ SIGNALS = ("score", "dense", "coverage", "context", "margin", "missing_rare", "m
 # evaluation sample, RealTime QA's June questions and the even half of MultiHop-RAG's against the 2022 news
 # pages (standardised inputs, folded back into coefficients of the raw signals).
 DEFAULT_COEFFICIENTS: dict[str, float] = {
-    "bias": -5.1736, "score": 1.284, "dense": 3.535, "coverage": 0.869, "context": 1.6744, "margin": -1.0479,
-    "missing_rare": 0.5158, "missing_number": -1.3702, "type": 0.5585, "swapped": -3.1817,
+    "bias": -5.1682, "score": 1.2795, "dense": 3.531, "coverage": 0.8375, "context": 1.674, "margin": -1.0069,
+    "missing_rare": 0.5366, "missing_number": -1.3772, "type": 0.553, "swapped": -3.1779,
 }
 
 

@@ -72,20 +72,7 @@ fire fires blaze blazes wildfire wildfires | car cars vehicle vehicles | company
 announce announced declare declared unveil unveiled | children child kids kid"""
 
 
-@lru_cache(maxsize=65536)
-def stem(word: str) -> str:
-    """A light suffix stripper: enough to match 'killed'/'kill', 'protesters'/'protester', 'announced'/'announce';
-    then a news synonym's group ('death' -> 'kill').
-
-    >>> [stem(w) for w in ["killed", "countries", "requested", "running", "announce", "announced"]]
-    ['kill', 'country', 'request', 'runn', 'announc', 'announc']
-    >>> stem("demonstrators") == stem("protesters") and stem("death") == stem("killed")  # news synonyms
-    True
-    >>> stem("prices") == stem("price") == stem("priced")
-    True
-    >>> stem("began") == stem("begin") and stem("won") == stem("win") and stem("withdrew") == stem("withdraw")
-    True
-    """
+def _suffix_stem(word: str) -> str:
     w = word.lower().replace("’", "'")
     if w.endswith("'s"):
         w = w[:-2]
@@ -101,22 +88,30 @@ def stem(word: str) -> str:
                 w = w[: -len(suffix)]
             break
     # A silent final e: 'announce' and 'announc(ed)' meet.
-    w = w[:-1] if len(w) > 4 and w.endswith("e") else w
+    return w[:-1] if len(w) > 4 and w.endswith("e") else w
+
+
+# Each grouped word's stem -> its group's first stem.
+_SYNONYMS = {s: group[0] for group in ([_suffix_stem(w) for w in g.split()] for g in _SYNONYM_GROUPS.split("|"))
+             for s in group}
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """A light suffix stripper: enough to match 'killed'/'kill', 'protesters'/'protester', 'announced'/'announce';
+    then a news synonym's group ('death' -> 'kill').
+
+    >>> [stem(w) for w in ["killed", "countries", "requested", "running", "announce", "announced"]]
+    ['kill', 'country', 'request', 'runn', 'announc', 'announc']
+    >>> stem("demonstrators") == stem("protesters") and stem("death") == stem("killed") == stem("casualties")
+    True
+    >>> stem("prices") == stem("price") == stem("priced")
+    True
+    >>> stem("began") == stem("begin") and stem("won") == stem("win") and stem("withdrew") == stem("withdraw")
+    True
+    """
+    w = _suffix_stem(word)
     return _SYNONYMS.get(w, w)
-
-
-def _synonyms() -> dict[str, str]:
-    """Each grouped word's stem -> its group's first stem."""
-    out: dict[str, str] = {}
-    for group in _SYNONYM_GROUPS.split("|"):
-        stems = [stem(w) for w in group.split()]  # before _SYNONYMS is filled: the plain stems
-        out.update(dict.fromkeys(stems, stems[0]))
-    stem.cache_clear()
-    return out
-
-
-_SYNONYMS: dict[str, str] = {}
-_SYNONYMS.update(_synonyms())
 
 
 def tokens(text: str) -> list[str]:
