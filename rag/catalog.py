@@ -267,16 +267,10 @@ class Catalog:
         out: set[str] = set()
         with self._lock:
             for batch in _batches(ids):
+                where, args = _filter_clause("d.source", "published_day(d.published)", sources, day_range)
                 sql = ("SELECT c.chunk_id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
-                       f"WHERE c.chunk_id IN ({','.join('?' * len(batch))})")
-                args: list[object] = list(batch)
-                if sources:
-                    sql += f" AND d.source IN ({','.join('?' * len(sources))})"
-                    args.extend(sources)
-                if day_range is not None:
-                    sql += " AND published_day(d.published) BETWEEN ? AND ?"
-                    args.extend(day_range)
-                out.update(r[0] for r in self._db.execute(sql, args))
+                       f"WHERE c.chunk_id IN ({','.join('?' * len(batch))}){where}")
+                out.update(r[0] for r in self._db.execute(sql, [*batch, *args]))
         return out
 
     def keyword_search(self, terms: Sequence[str], top_k: int, sources: Sequence[str] = (),
@@ -285,16 +279,10 @@ class Catalog:
         match = _match_expression(terms)
         if not match or top_k <= 0:
             return []
-        sql = "SELECT chunk_id, -bm25(chunks_fts, 0.5, 1.0) AS score FROM chunks_fts WHERE chunks_fts MATCH ?"
-        args: list[object] = [match]
-        if sources:
-            sql += f" AND source IN ({','.join('?' * len(sources))})"
-            args.extend(sources)
-        if day_range is not None:
-            sql += " AND published_day BETWEEN ? AND ?"
-            args.extend(day_range)
-        sql += " ORDER BY bm25(chunks_fts, 0.5, 1.0) LIMIT ?"
-        args.append(top_k)
+        where, filter_args = _filter_clause("source", "published_day", sources, day_range)
+        sql = ("SELECT chunk_id, -bm25(chunks_fts, 0.5, 1.0) AS score FROM chunks_fts WHERE chunks_fts MATCH ?"
+               f"{where} ORDER BY bm25(chunks_fts, 0.5, 1.0) LIMIT ?")
+        args: list[object] = [match, *filter_args, top_k]
         with self._lock:
             try:
                 rows = self._db.execute(sql, args).fetchall()
@@ -393,6 +381,19 @@ def _match_expression(terms: Sequence[str]) -> str:
     """
     quoted = ['"' + t.lower().replace('"', '""') + '"' for t in dict.fromkeys(terms) if t.strip()]
     return " OR ".join(quoted)
+
+
+def _filter_clause(source_column: str, day_expression: str, sources: Sequence[str],
+                   day_range: tuple[int, int] | None) -> tuple[str, list[object]]:
+    """(" AND …" restricting to the sources and the inclusive day range, its parameters); ("", []) for none."""
+    sql, args = "", list[object]()
+    if sources:
+        sql += f" AND {source_column} IN ({','.join('?' * len(sources))})"
+        args.extend(sources)
+    if day_range is not None:
+        sql += f" AND {day_expression} BETWEEN ? AND ?"
+        args.extend(day_range)
+    return sql, args
 
 
 def _batches(ids: list[str], size: int = 500) -> Iterator[list[str]]:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from rag import Assistant
 from rag.cite import citation_errors
 
 # (question, text the answer must contain, text the first citation's quote must contain)
@@ -127,8 +132,6 @@ def test_who_is_question_gets_no_name_as_short_answer(seed_assistant) -> None:
 @pytest.fixture(scope="module")
 def quiz_assistant(tmp_path_factory: pytest.TempPathFactory):
     """A small news corpus with a quiz page that repeats the questions word for word."""
-    from rag import Assistant
-
     root = tmp_path_factory.mktemp("quiz")
     corpus = root / "corpus"
     corpus.mkdir()
@@ -183,19 +186,23 @@ def test_who_question_takes_the_person_from_the_next_sentence_when_the_best_name
                                                    "Tokayev."]
 
 
-def test_the_sentence_after_the_best_joins_it_when_it_scores_close(tmp_path) -> None:
-    """The article names its subject in one sentence and gives the number in the next, in other words."""
-    from rag import Assistant
 
+@contextlib.contextmanager
+def _one_article(tmp_path: Path, text: str) -> Iterator[Assistant]:
+    """An assistant over a fresh index of one article."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    (corpus / "fire.txt").write_text(
-        "The great fire\n\nThe harbour town of Keldmouth was ravaged on May 3, 1901, by a fire that began in a "
-        "bakery kitchen. In just eight hours, the blaze swept through 146 blocks of the town and destroyed over 2,000 "
-        "buildings. "
-        "The town council later banned wooden roofs. Fishing boats in the harbour were untouched.\n")
+    (corpus / "article.txt").write_text(text)
     with Assistant(index_dir=tmp_path / "index") as assistant:
         assistant.ingest([corpus])
+        yield assistant
+
+def test_the_sentence_after_the_best_joins_it_when_it_scores_close(tmp_path) -> None:
+    """The article names its subject in one sentence and gives the number in the next, in other words."""
+    with _one_article(tmp_path, "The great fire\n\nThe harbour town of Keldmouth was ravaged on May 3, 1901, by a "
+                      "fire that began in a bakery kitchen. In just eight hours, the blaze swept through 146 blocks of "
+                      "the town and destroyed over 2,000 buildings. The town council later banned wooden roofs. "
+                      "Fishing boats in the harbour were untouched.\n") as assistant:
         question = "How many buildings were lost in the fire that ravaged the town of Keldmouth?"
         answer = assistant.ask(question)
         assert "2,000" in answer.text, answer.text
@@ -206,16 +213,9 @@ def test_the_sentence_after_the_best_joins_it_when_it_scores_close(tmp_path) -> 
 
 def test_a_sentence_with_the_opposite_of_the_asked_word_does_not_answer(tmp_path) -> None:
     """"The party with the lowest quotient" is not answered by "the party with the highest quotient"."""
-    from rag import Assistant
-
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "seats.txt").write_text(
-        "How the seats are shared\n\nThe votes of each party are divided by the number of seats it has already "
-        "won, plus one. The party with the highest quotient is awarded the next seat. Counting goes on until all "
-        "seats of the region are filled.\n")
-    with Assistant(index_dir=tmp_path / "index") as assistant:
-        assistant.ingest([corpus])
+    with _one_article(tmp_path, "How the seats are shared\n\nThe votes of each party are divided by the number of "
+                      "seats it has already won, plus one. The party with the highest quotient is awarded the next "
+                      "seat. Counting goes on until all seats of the region are filled.\n") as assistant:
         answered = assistant.ask("Which party is awarded the next seat?")
         assert not answered.abstained and "highest quotient" in answered.text
         refused = assistant.ask("The party with the lowest quotient is awarded what?")
@@ -224,16 +224,10 @@ def test_a_sentence_with_the_opposite_of_the_asked_word_does_not_answer(tmp_path
 
 def test_which_country_takes_the_country_from_a_sentence_two_away(tmp_path) -> None:
     """The sentence matching best names only an agency ("IMO announced…"); "Iceland" is two sentences before it."""
-    from rag import Assistant
-
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "volcano.txt").write_text(
-        "Volcano erupts\n\nThe Iceland Meteorological Office said the volcano erupted late on Sunday. Footage "
-        "from the office’s camera showed a cloud of ash rising over the fjord. IMO announced a Level 5 alert, the "
-        "highest level, calling for people to evacuate. IMO advised caution to residents of nearby towns.\n")
-    with Assistant(index_dir=tmp_path / "index") as assistant:
-        assistant.ingest([corpus])
+    with _one_article(tmp_path, "Volcano erupts\n\nThe Iceland Meteorological Office said the volcano erupted late on "
+                      "Sunday. Footage from the office’s camera showed a cloud of ash rising over the fjord. IMO "
+                      "announced a Level 5 alert, the highest level, calling for people to evacuate. IMO advised "
+                      "caution to residents of nearby towns.\n") as assistant:
         answer = assistant.ask("A volcano eruption in which country prompted a Level 5 alert calling for people to "
                                "evacuate?")
         assert "Iceland" in answer.text, answer.text
