@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import RagError
+from rag.types import Filters
 
 
 class GoldError(RagError):
@@ -57,8 +57,10 @@ def parse_case(obj: object, where: str) -> GoldCase:
             raise GoldError(f"{where}: 'history' must be a list of [question, answer] pairs")
         history.append((str(turn[0]), str(turn[1])))
     as_of = str(obj.get("as_of") or "")
-    if as_of and not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", as_of):
-        raise GoldError(f"{where}: 'as_of' must be YYYY, YYYY-MM or YYYY-MM-DD")
+    try:
+        Filters(as_of=as_of)  # the one check of a date bound
+    except ValueError as exc:
+        raise GoldError(f"{where}: 'as_of' must be YYYY, YYYY-MM or YYYY-MM-DD") from exc
     return GoldCase(id=str(obj["id"]), question=str(obj["question"]), answerable=obj["answerable"], answers=answers,
                     answers_all=answers_all, evidence=tuple(evidence), history=tuple(history),
                     tags=tuple(str(t) for t in obj.get("tags") or ()), as_of=as_of)

@@ -29,7 +29,8 @@ import numpy as np
 from evals.datasets import default_data_dir, multihop, realtimeqa, squad2_tuning
 from evals.metrics import contains
 from rag.abstain import SIGNALS, signals
-from rag.rerank import DEFAULT_WEIGHTS, FEATURES, QUESTION_PENALTY, TYPE_PENALTY, is_question
+from rag.lexical import is_question
+from rag.rerank import DEFAULT_WEIGHTS, FEATURES, QUESTION_PENALTY, TYPE_PENALTY
 
 GRID: dict[str, tuple[float, ...]] = {
     "dense": (0.3, 0.4, 0.5, 0.6, 0.7),

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from rag.abstain import AbstentionModel, signals
 from rag.cite import make_citation
-from rag.lexical import PAST_FORMS, STOPWORDS, answer_type, stem, tokens
+from rag.lexical import PAST_FORMS, STOPWORDS, answer_type, content_stems, is_question, stem, tokens
 from rag.places import PLACE_KINDS, places
 from rag.rerank import Candidate, SentenceRanker
 from rag.sentences import sentence_spans
@@ -99,6 +99,7 @@ class ExtractiveAnswerer:
                 chosen.append(following)
         chosen.sort(key=lambda c: (c.doc_id != best.doc_id, c.doc_id, c.start_char))
         short = short_answer(question, best.text)
+        neighbour: Candidate | None = None
         if answer_type(question) == "person":
             named = _naming_sentence(best, articles[best.doc_id])
             if named is not None:
@@ -107,8 +108,6 @@ class ExtractiveAnswerer:
                     chosen = [best, cand]
             else:  # "Who headed the Security Council after Nazarbayev left?": a person the question does not name
                 neighbour = _naming_neighbour(question, best, articles[best.doc_id], ranked, partial=True)
-                if neighbour is not None:
-                    chosen = sorted([best, neighbour], key=lambda c: c.start_char)
         else:
             antecedent = _antecedent_sentence(question, best, articles[best.doc_id])
             if antecedent is not None:
@@ -117,8 +116,8 @@ class ExtractiveAnswerer:
                 chosen = [cand, best]  # in reading order: it comes just before
             elif _asked_kind(question) or answer_type(question) == "place":
                 neighbour = _naming_neighbour(question, best, articles[best.doc_id], ranked)
-                if neighbour is not None:
-                    chosen = sorted([best, neighbour], key=lambda c: c.start_char)
+        if neighbour is not None:
+            chosen = sorted([best, neighbour], key=lambda c: c.start_char)
         citations: list[Citation] = []
         parts: list[str] = []
         for number, cand in enumerate(chosen, start=1):
@@ -150,7 +149,7 @@ def _antecedent_sentence(question: str, best: Candidate, article: Article) -> tu
     named = _answer_names(question, described.group(1), asked, article.text)
     if [n for n in named if head.lower() in PLACE_KINDS or not _DEMONYM_RE.search(n)]:
         return None
-    wanted = {stem(t) for t in tokens(question) if t.lower() not in STOPWORDS}
+    wanted = set(content_stems(question))
     spans = sentence_spans(article.text, 0, best.start_char)
     for back, (start, end) in enumerate(list(reversed(spans))[:2]):
         text = article.text[start:end]
@@ -177,14 +176,14 @@ def _naming_neighbour(question: str, best: Candidate, article: Article, ranked: 
     if at is None:
         return None
     scores = {(c.doc_id, c.start_char): c.score for c in ranked}
-    wanted = {stem(t) for t in tokens(question) if t.lower() not in STOPWORDS}
+    wanted = set(content_stems(question))
     for distance in (1, 2):  # two sentences away only when the nearer ones name nothing, and on the subject
         options = []
         for start, end in (spans[i] for i in (at - distance, at + distance) if 0 <= i < len(spans)):
             text = article.text[start:end]
             if distance > 1 and not wanted & {stem(t) for t in tokens(text)}:
                 continue
-            if _answer_names(question, text, asked, article.text, partial) and not text.rstrip().endswith("?"):
+            if _answer_names(question, text, asked, article.text, partial) and not is_question(text):
                 options.append(Candidate(best.doc_id, start, end, text, best.rank,
                                          scores.get((best.doc_id, start), -9.0)))
         if options:

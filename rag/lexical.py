@@ -211,4 +211,9 @@ def asking_part(question: str) -> str:
     parts = [p for p in _SENTENCE_END.split(question.strip()) if p.strip()]
     if len(parts) < 2:
         return question
-    return next((p for p in reversed(parts) if p.rstrip().endswith("?")), parts[-1])
+    return next((p for p in reversed(parts) if is_question(p)), parts[-1])
+
+
+def is_question(sentence: str) -> bool:
+    """Does the sentence ask rather than tell ("Which show was green-lit?")?"""
+    return sentence.rstrip(" \t\n\"'”’»)]").endswith("?")

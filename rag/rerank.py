@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from rag.lexical import STOPWORDS, answer_type, asking_part, has_type, stem, tokens
+from rag.lexical import STOPWORDS, answer_type, asking_part, has_type, is_question, stem, tokens
 from rag.sentences import sentence_spans
 from rag.types import Article, Passage
 
@@ -46,11 +46,6 @@ class Candidate:
     score: float = 0.0
     features: tuple[float, ...] = ()
     context: str = ""  # the article title, its year of publication and the preceding sentence
-
-
-def is_question(sentence: str) -> bool:
-    """Does the sentence ask rather than tell ("Which show was green-lit?")?"""
-    return sentence.rstrip(" \t\n\"'”’»)]").endswith("?")
 
 
 def _idf(df: int, total: int) -> float:

@@ -91,7 +91,6 @@ class Retriever:
             )
         return passages
 
-
     def _dense(self, embedding: list[float], n: int, filters: Filters) -> list[str]:
         """The n nearest chunk ids that pass the filters, nearest first."""
         if not filters:
