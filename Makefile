@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install index run test lint eval bench load screenshots clean
+.PHONY: install index run test lint eval bench load screenshots reader clean
 CHROMIUM := /usr/bin/chromium
 
 $(BIN)/python:
@@ -61,6 +61,12 @@ bench: install
 	$(BIN)/python -m bench.query --corpus news
 	$(BIN)/python -m bench.serve
 	$(BIN)/python -m bench.load
+
+# Train the reader again (about an hour on 2 cores; resumes after an interruption) into models/reader. `make run`
+# and `make test` never train: they use the committed models/reader/reader.int8.onnx.
+reader: install
+	$(BIN)/python -m evals.train_reader --out models/reader
+	$(BIN)/python -m evals.tune --reader trained --write
 
 # 20 concurrent chat sessions for 2 minutes against the app on loopback: errors, right answers, p95, memory.
 load: install

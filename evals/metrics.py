@@ -130,6 +130,9 @@ def aggregate(results: Sequence[Mapping[str, Any]], ks: Iterable[int]) -> dict[s
         "answer_accuracy": _mean([float(r["correct"]) for r in answerable]),
         "short_em": _mean([r["short_em"] for r in answerable if "short_em" in r]),
         "short_f1": _mean([r["short_f1"] for r in answerable if "short_f1" in r]),
+        # Over every answerable case, one without a short answer counting 0 (short_f1 is over those with one).
+        "short_f1_all": _mean([r.get("short_f1", 0.0) for r in answerable]),
+        "short_rate": _mean([float("short_f1" in r) for r in answerable]),
         "citation_precision": (round(sum(r.get("citations_supporting", 0) for r in answerable)
                                      / max(1, sum(r["citations"] for r in answerable)), 4) if answerable else None),
         "citation_recall": _mean([float(r["cited_support"]) for r in answerable]),

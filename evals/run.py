@@ -27,7 +27,7 @@ from evals.metrics import (
 from rag.types import Filters
 
 HEADLINE = ["answer_accuracy", "citation_precision", "citation_recall", "span_exact", "refusal_precision",
-            "refusal_recall", "over_refusal", "short_em", "short_f1", "mrr"]
+            "refusal_recall", "over_refusal", "short_em", "short_f1", "short_f1_all", "short_rate", "mrr"]
 
 
 def _parse_gates(items: list[str]) -> dict[str, float]:
@@ -177,7 +177,7 @@ def write_reports(out: Path, report: dict[str, Any], table: str, comparison: str
     curve = [c for c in report.get("abstention_curve", []) if c["refusal_recall"] is not None
              and c["over_refusal"] is not None]
     if curve:
-        lines += ["## Abstention trade-off", "", f"Configured `min_support` = {report['settings']['min_support']}.",
+        lines += ["## Abstention trade-off", "", f"Reader `{report['reader']['name']}`, `min_support` = {report['reader']['min_support']}.",
                   "", "![abstention](abstention.png)", "", "| threshold | refusal_recall | over_refusal |", "|---|---|---|"]
         lines += [f"| {c['threshold']:.2f} | {c['refusal_recall']:.3f} | {c['over_refusal']:.3f} |" for c in curve[::2]]
         lines.append("")
@@ -271,7 +271,9 @@ def main(args: argparse.Namespace) -> int:
         if missing:
             print(f"eval: evidence quotes not found in the corpus for: {', '.join(missing)}", file=sys.stderr)
         report = {"gold": args.gold, "commit": _git_commit(), "cases": len(cases), "ks": ks,
-                  "settings": {k: str(v) for k, v in vars(settings).items()}, "aggregate": agg,
+                  "settings": {k: str(v) for k, v in vars(settings).items()},
+                  "reader": {"name": assistant.reader.name, "min_support": assistant.answerer.min_support,
+                             "rules": sorted(assistant.answerer.rules)}, "aggregate": agg,
                   "by_tag": by_tag(results, ks), "results": results, "evidence_missing": missing,
                   "abstention_curve": abstention_curve(results, [i / 100 for i in range(10, 91, 2)])}
         if base_agg is not None:
@@ -286,7 +288,7 @@ def main(args: argparse.Namespace) -> int:
             write_reports(out, report, table, comparison)
             charted = write_chart(out / "retrieval.png", agg, base_agg, ks, f"{args.gold}: {len(cases)} cases")
             curve = any(not r["answerable"] for r in results) and write_abstention_chart(
-                out / "abstention.png", report["abstention_curve"], settings.min_support,
+                out / "abstention.png", report["abstention_curve"], assistant.answerer.min_support,
                 f"{args.gold}: abstention trade-off")
             charts = [name for name, made in (("retrieval.png", charted), ("abstention.png", curve)) if made]
             print(f"eval: wrote {out}/report.json, report.md" + "".join(f", {c}" for c in charts))

@@ -1,18 +1,16 @@
-"""Extractive answering: pick the retrieved sentences that best answer the question, cite each, or abstain."""
+"""Extractive answering: the answer composed from a reader's best sentences, each cited, or a refusal."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
 
-from rag.abstain import AbstentionModel, signals
 from rag.cite import make_citation
 from rag.lexical import PAST_FORMS, STOPWORDS, answer_type, content_stems, is_question, stem, tokens
 from rag.places import PLACE_KINDS, places
-from rag.rerank import Candidate, SentenceRanker
+from rag.reading import Reading
+from rag.rerank import Candidate
 from rag.sentences import sentence_spans
-from rag.short import short_answer
 from rag.types import Answer, Article, Citation, Passage
 
 REFUSAL = "The articles in the corpus don't say."
@@ -33,58 +31,36 @@ _NOT_NAMES = STOPWORDS | frozenset("monday tuesday wednesday thursday friday sat
                                    "april may june july august september october november december i but".split())
 
 
-class Answerer(Protocol):
-    def run(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
-            ranked: Sequence[Candidate] | None = None, query: str = "") -> Answer: ...
+RULES = ("next", "naming", "antecedent", "neighbour")
 
 
 class ExtractiveAnswerer:
-    """Answers with the best sentence, each cited as an exact span, or abstains when the probability that the
-    best sentence answers (`support`) is under `min_support`. A second sentence joins it when it scores within
-    `second_margin` of the best, or, within `next_margin`, when it is the sentence right after the best: an
-    article often names its subject in one sentence and gives the fact asked for in the next ("…ravaged by a
-    fire." "In just eight hours, it … destroyed over 2,000 buildings")."""
+    """Composes the answer from a reader's Reading: its best sentence, each cited as an exact span, or a refusal
+    when the reader's support is under `min_support`. A second sentence joins when it scores within
+    `second_margin` of the best. Hand-written rules, each switchable (`rules`):
+    - next: the sentence right after the best joins it within `next_margin` (an article often names its subject
+      in one sentence and gives the fact asked for in the next);
+    - naming: a "who" answer that names a role ("the President of Kazakhstan") also cites the sentence naming its
+      holder;
+    - antecedent: a "which X" answer that names X only by description ("the company") also cites the sentence
+      before that names it;
+    - neighbour: a name asked for and missing from the best sentence is taken from the sentence beside it."""
 
-    def __init__(self, ranker: SentenceRanker, min_support: float = 0.35, max_sentences: int = 2,
-                 second_margin: float = 0.06, next_margin: float = 0.2,
-                 abstention: AbstentionModel | None = None) -> None:
-        self.ranker = ranker
-        self.abstention = abstention or AbstentionModel()
+    def __init__(self, min_support: float = 0.35, max_sentences: int = 2, second_margin: float = 0.06,
+                 next_margin: float = 0.2, rules: Sequence[str] = RULES) -> None:
+        unknown = set(rules) - set(RULES)
+        if unknown:
+            raise ValueError(f"unknown answer rules {sorted(unknown)}; known: {', '.join(RULES)}")
         self.min_support = min_support
         self.max_sentences = max_sentences
         self.second_margin = second_margin
         self.next_margin = next_margin
-
-    def relevance(self, question: str, ranked: Sequence[Candidate], query: str = "") -> Callable[[str, int, int], float]:
-        """p(answerable) of any scored sentence as if it were the best one: (doc_id, start_char, end_char) -> p.
-        A span that is not one of the scored sentences takes the best of those it overlaps (0.0 if none)."""
-        text = query or question
-        weights = self.ranker.question_weights(text)
-        cache: dict[int, float] = {}
-
-        def probability(i: int) -> float:
-            if i not in cache:
-                values = signals(weights, text, [ranked[i], *ranked[:i], *ranked[i + 1:]])
-                values["margin"] = max(0.0, values["margin"])  # a sentence behind the best leads nothing
-                cache[i] = self.abstention.probability(values)
-            return cache[i]
-
-        def relevance(doc_id: str, start_char: int, end_char: int) -> float:
-            overlapping = [i for i, c in enumerate(ranked)
-                           if c.doc_id == doc_id and c.start_char < end_char and start_char < c.end_char]
-            return max((probability(i) for i in overlapping), default=0.0)
-
-        return relevance
+        self.rules = frozenset(rules)
 
     def run(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
-            ranked: Sequence[Candidate] | None = None, query: str = "") -> Answer:
-        """`ranked`: the sentences already scored by the ranker, to skip scoring them again; `query`: the
-        question made standalone, for a follow-up (see SentenceRanker.score)."""
-        if ranked is None:
-            ranked = self.ranker.score(question, passages, articles, query)
-        text = query or question
-        support = round(self.abstention.probability(
-            signals(self.ranker.question_weights(text), text, ranked)), 4) if ranked else 0.0
+            reading: Reading) -> Answer:
+        ranked = reading.sentences
+        support = reading.support
         if not ranked or support < self.min_support:
             return Answer(question=question, text=REFUSAL, abstained=True, passages=tuple(passages), support=support)
         best = ranked[0]
@@ -92,29 +68,31 @@ class ExtractiveAnswerer:
         for cand in ranked[1 : self.max_sentences]:
             if cand.score >= best.score - self.second_margin and cand.text != best.text:
                 chosen.append(cand)
-        if len(chosen) < self.max_sentences:
+        if len(chosen) < self.max_sentences and "next" in self.rules:
             following = next((c for c in ranked[1:] if c.doc_id == best.doc_id
                               and 0 <= c.start_char - best.end_char <= 3), None)
             if following is not None and following.score >= best.score - self.next_margin:
                 chosen.append(following)
         chosen.sort(key=lambda c: (c.doc_id != best.doc_id, c.doc_id, c.start_char))
-        short = short_answer(question, best.text)
+        short = reading.short_answer
         neighbour: Candidate | None = None
         if answer_type(question) == "person":
-            named = _naming_sentence(best, articles[best.doc_id])
+            named = _naming_sentence(best, articles[best.doc_id]) if "naming" in self.rules else None
             if named is not None:
                 cand, short = named
                 if all(c.start_char != cand.start_char or c.doc_id != cand.doc_id for c in chosen):
                     chosen = [best, cand]
-            else:  # "Who headed the Security Council after Nazarbayev left?": a person the question does not name
+            elif "neighbour" in self.rules:
+                # "Who headed the Security Council after Nazarbayev left?": a person the question does not name
                 neighbour = _naming_neighbour(question, best, articles[best.doc_id], ranked, partial=True)
         else:
-            antecedent = _antecedent_sentence(question, best, articles[best.doc_id])
+            antecedent = (_antecedent_sentence(question, best, articles[best.doc_id])
+                          if "antecedent" in self.rules else None)
             if antecedent is not None:
                 cand, name = antecedent
                 short = name or short
                 chosen = [cand, best]  # in reading order: it comes just before
-            elif _asked_kind(question) or answer_type(question) == "place":
+            elif "neighbour" in self.rules and (_asked_kind(question) or answer_type(question) == "place"):
                 neighbour = _naming_neighbour(question, best, articles[best.doc_id], ranked)
         if neighbour is not None:
             chosen = sorted([best, neighbour], key=lambda c: c.start_char)

@@ -19,7 +19,8 @@ from rag.embed import Encoder, choose_backend, model_id
 from rag.errors import RagError
 from rag.generate import ClaimVerifier, GroundedGenerator
 from rag.llm import describe, make_llm
-from rag.rerank import Candidate, SentenceRanker
+from rag.reading import Reader, Reading, Retrieval
+from rag.rerank import SentenceRanker, rerank_passages
 from rag.retrieve import Retriever, standalone_query
 from rag.store import VectorIndex
 from rag.types import Answer, Article, Filters, IngestReport, Passage
@@ -50,7 +51,7 @@ class Assistant:
     """
 
     def __init__(self, index_dir: str | os.PathLike[str] | None = None, *, settings: Settings | None = None,
-                 **overrides: Any) -> None:
+                 reader: Reader | None = None, **overrides: Any) -> None:
         base = settings if settings is not None else Settings.from_env()
         self.settings = base.with_overrides(index_dir=index_dir, **overrides)
         s = self.settings
@@ -70,7 +71,8 @@ class Assistant:
         self.vectors = VectorIndex(Path(s.index_dir), s.collection, embed_id, s.chroma_url, s.chroma_timeout_s)
         self.retriever = Retriever(self.embed_model, self.vectors, self.catalog, mode=s.retrieval)
         self.ranker = SentenceRanker(self.embed_model, document_frequencies=self.catalog.document_frequencies)
-        self.answerer = ExtractiveAnswerer(self.ranker, s.min_support, s.max_answer_sentences)
+        self.reader: Reader = reader if reader is not None else make_reader(s, self.ranker)
+        self.answerer = make_answerer(s, self.reader)
         self.preferred_sources = tuple(x.strip() for x in s.preferred_sources.split(",") if x.strip())
         self._llm: Any = None  # the LLM backend, made on first use
         self._llm_lock = threading.Lock()
@@ -87,7 +89,7 @@ class Assistant:
         try:
             return self._ingestor().run(paths, sync=sync, progress=progress, on_file=on_file)
         finally:
-            self.ranker.clear_caches()
+            self.reader.clear_caches()
 
     def resync(self, on_file: Callable[[int, int], None] | None = None) -> IngestReport:
         """Re-read every file the index knows: changed files re-ingested (unchanged ones skipped by size and
@@ -100,7 +102,7 @@ class Assistant:
         try:
             return self._ingestor().remove_documents(doc_ids)
         finally:
-            self.ranker.clear_caches()
+            self.reader.clear_caches()
 
     def _ingestor(self) -> Any:
         from ingest.pipeline import Ingestor
@@ -118,21 +120,29 @@ class Assistant:
                filters: Filters | None = None) -> list[Passage]:
         """The top_k passages for a question: hybrid retrieval of a candidate pool, near-duplicates collapsed,
         re-ranked by their best sentence."""
-        return self._search(_clean_text(question)[:MAX_QUESTION_CHARS], history, top_k or self.settings.top_k, filters)[0]
+        return list(self.retrieve(question, history, top_k, filters).top)
 
-    def _search(self, question: str, history: Sequence[tuple[str, str]], top_k: int, filters: Filters | None,
-                query: str = "") -> tuple[list[Passage], list[Passage], list[Candidate], dict[str, Article]]:
-        """(top passages, the whole pool, its scored sentences, their articles). `query`: the question made
-        standalone (default: the heuristic of rag.retrieve.standalone_query)."""
+    def retrieve(self, question: str, history: Sequence[tuple[str, str]] = (), top_k: int | None = None,
+                 filters: Filters | None = None, query: str = "") -> Retrieval:
+        """Retrieval and reading, before an answer is composed: the pool, the top_k passages, their articles and
+        the reader's scored sentences (what `ask` answers from, and what evals and tuning measure). `query`: the
+        question made standalone (default: the heuristic of rag.retrieve.standalone_query)."""
+        question = _clean_text(question)[:MAX_QUESTION_CHARS]
+        history = [(_clean_text(str(q))[:MAX_QUESTION_CHARS], _clean_text(str(a))) for q, a in history]
+        top_k = top_k or self.settings.top_k
+        query = query or standalone_query(question, history)
         if not re.search(r"\w", question):
-            return [], [], [], {}
-        query = query or standalone_query(question, [(str(q), str(a)) for q, a in history])
+            return Retrieval(question, query, (), (), {}, Reading((), 0.0))
         pool = self.retriever.run(query, max(self.settings.candidate_pool, top_k), filters)
         pool = collapse_duplicates(pool, self.preferred_sources)
+        return self._read(question, query, pool, top_k)
+
+    def _read(self, question: str, query: str, pool: Sequence[Passage], top_k: int) -> Retrieval:
         articles = self.catalog.articles(p.doc_id for p in pool)
         # A follow-up is matched with the previous question's words; the answer type is the question's own.
-        ranked = self.ranker.score(question, pool, articles, query)
-        return self.ranker.rerank(pool, ranked)[:top_k], pool, ranked, articles
+        reading = self.reader.read(question, pool, articles, query)
+        top = rerank_passages(pool, reading.sentences)[:top_k]
+        return Retrieval(question, query, tuple(pool), tuple(top), articles, reading)
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), top_k: int | None = None,
             filters: Filters | None = None, passages: Sequence[Passage] | None = None,
@@ -174,15 +184,14 @@ class Assistant:
             except RagError as exc:
                 generator, problem = None, str(exc)
         if passages is None:
-            top, pool, ranked, articles = self._search(question, history, k, filters, query)
+            found = self.retrieve(question, history, k, filters, query)
         else:
-            top = pool = list(passages)
-            articles = self.catalog.articles(p.doc_id for p in pool)
-            ranked = self.ranker.score(question, pool, articles, query)
+            found = replace(self._read(question, query, passages, len(passages)), top=tuple(passages))
+        top, articles = list(found.top), found.articles
         retrieved = time.perf_counter()
 
         def extractive(reason: str = "") -> Answer:
-            answer = self.answerer.run(question, pool, articles, ranked, query)
+            answer = self.answerer.run(question, found.pool, articles, found.reading)
             return replace(answer, passages=tuple(top), fallback=reason)
 
         answer: Answer | None = None
@@ -191,9 +200,8 @@ class Assistant:
             pieces = [answer.text] if answer.abstained else re.findall(r".*?\[\d+\](?:\s+|$)", answer.text)
             yield from pieces or [answer.text]
         else:
-            relevance = self.answerer.relevance(question, ranked, query)
-            for event in generator.stream(query if history else question, top, articles, extractive, relevance,
-                                          self.settings.min_support):
+            for event in generator.stream(query if history else question, top, articles, extractive,
+                                          found.reading.relevance, self.answerer.min_support):
                 if isinstance(event, Answer):
                     answer = event
                 else:
@@ -247,3 +255,28 @@ class Assistant:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def make_reader(settings: Settings, ranker: SentenceRanker) -> Reader:
+    """The reader `settings.reader` names: the trained cross-encoder (models/reader) or the lexical ranker."""
+    from rag.reading.trained import TrainedReader
+
+    model_dir = Path(settings.reader_model) if settings.reader_model else None
+    if settings.reader == "lexical":
+        from rag.reading.lexical import LexicalReader
+
+        spans = TrainedReader(ranker, model_dir) if settings.short_answers == "model" else None
+        return LexicalReader(ranker, spans=spans)
+    return TrainedReader(ranker, model_dir, sentences_read=settings.reader_sentences or None)
+
+
+def make_answerer(settings: Settings, reader: Reader) -> ExtractiveAnswerer:
+    """The answer's composition for this reader: its refusal threshold (unless `min_support` is set), its
+    margins for a second sentence, and the rules `answer_rules` names ("default": the reader's own set)."""
+    if settings.answer_rules == "default":
+        rules: Sequence[str] = reader.default_rules
+    else:
+        rules = [r.strip() for r in settings.answer_rules.split(",") if r.strip() and r.strip() != "none"]
+    min_support = reader.min_support if settings.min_support is None else settings.min_support
+    return ExtractiveAnswerer(min_support, settings.max_answer_sentences, reader.second_margin, reader.next_margin,
+                              rules)

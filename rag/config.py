@@ -15,6 +15,9 @@ RETRIEVAL_MODES = ("hybrid", "dense", "keyword")
 # extractive: the offline default. openai: any OpenAI-compatible server (llama.cpp's, vLLM, LM Studio, OpenAI);
 # ollama: an Ollama server; llama-cpp: a GGUF file run in-process (the [local-llm] extra).
 ANSWER_BACKENDS = ("extractive", "openai", "ollama", "llama-cpp")
+READERS = ("trained", "lexical")
+SHORT_ANSWERS = ("model", "patterns")
+_OPTIONAL_FLOATS = frozenset({"min_support"})  # None by default: parsed as floats
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,23 @@ class Settings:
     candidate_pool: int = 8
     top_k: int = 5
     max_answer_sentences: int = 2
-    # Abstain when the probability that the best sentence answers (rag/abstain.py) is below this: of the
-    # thresholds keeping over-refusal of the answerable tuning questions within 10%, the one with the most
-    # right decisions (refused should-refuse + rightly answered answerable; a higher threshold must win by more
-    # than 0.005 a question; `python -m evals.tune`).
-    min_support: float = 0.35
+    # Reading (rag/reading/): "lexical", the hand-fitted ranker and abstention (the default: measured better on
+    # the held-out splits than the trained reader alone, README "The reader"), or "trained", the cross-encoder of
+    # models/reader (another folder with `reader_model`) choosing the sentence and deciding refusals. `reader_sentences`: how many sentences the trained reader
+    # reads (0: its calibrated number, models/reader/calibration.json).
+    reader: str = "lexical"
+    reader_model: str = ""
+    reader_sentences: int = 0
+    # The short answer inside the best sentence: "model", the trained reader's span head; "patterns", the
+    # number/date/name patterns of rag/short.py. (The trained reader always uses its span head.)
+    short_answers: str = "model"
+    # Abstain when the reader's probability that the best sentence answers is below this. None: the reader's own
+    # threshold, fitted by `python -m evals.tune` on the tuning split (of those keeping over-refusal of the
+    # answerable tuning questions within 10%, the one with the most right decisions).
+    min_support: float | None = None
+    # The hand-written composition rules of rag/answer.py (next, naming, antecedent, neighbour), comma-separated;
+    # "default": the reader's own set, "none": no rule.
+    answer_rules: str = "default"
     # Near-duplicate passages (one wire story in several outlets) collapse to one: the earliest published,
     # or the first of these sources (comma-separated) when present.
     preferred_sources: str = ""
@@ -86,6 +101,12 @@ class Settings:
             raise ConfigError(f"candidate_pool must be at least 1, got {self.candidate_pool}")
         if self.top_k < 1:
             raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
+        if self.reader not in READERS:
+            raise ConfigError(f"reader must be one of {', '.join(READERS)}, got {self.reader!r}")
+        if self.short_answers not in SHORT_ANSWERS:
+            raise ConfigError(f"short_answers must be model or patterns, got {self.short_answers!r}")
+        if self.reader_sentences < 0:
+            raise ConfigError(f"reader_sentences must be 0 (calibrated) or more, got {self.reader_sentences}")
         if self.max_answer_sentences < 1:
             raise ConfigError(f"max_answer_sentences must be at least 1, got {self.max_answer_sentences}")
         if self.max_file_bytes < 1 or self.max_article_chars < 1:
@@ -121,7 +142,9 @@ class Settings:
                 continue
             default = getattr(cls, f.name)
             try:
-                if isinstance(default, bool):
+                if f.name in _OPTIONAL_FLOATS:
+                    values[f.name] = float(raw)
+                elif isinstance(default, bool):
                     values[f.name] = raw.lower() in ("1", "true", "yes", "on")
                 elif isinstance(default, int):
                     values[f.name] = int(raw)

@@ -1,6 +1,6 @@
 """Sentence-transformers models through ONNX Runtime, int8-quantised.
 
-The model is exported once with torch.onnx (no optimum: it pins transformers<4.58, see DEVELOPERS.md) and
+The model is exported once with torch.onnx (no optimum: it pins transformers<4.58) and
 quantised with onnxruntime.quantization (dynamic int8 weights), into a cache folder. After that, encoding
 imports only onnxruntime, tokenizers and numpy, not torch. That is most of the start-up time saved.
 """

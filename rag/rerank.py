@@ -52,6 +52,17 @@ def _idf(df: int, total: int) -> float:
     return math.log(1.0 + (total - df + 0.5) / (df + 0.5))
 
 
+def rerank_passages(passages: Sequence[Passage], ranked: Sequence[Candidate]) -> list[Passage]:
+    """Passages ordered by their best sentence's score (which becomes the passage's score)."""
+    best: dict[int, float] = {}  # passage index -> its best sentence's score (overlapping passages share one)
+    for c in ranked:
+        for i, p in enumerate(passages):
+            if p.doc_id == c.doc_id and p.start_char <= c.start_char < p.end_char:
+                best[i] = max(best.get(i, c.score), c.score)
+    order = sorted(range(len(passages)), key=lambda i: -best.get(i, -99.0))
+    return [replace(passages[i], score=round(best.get(i, 0.0), 4)) for i in order]
+
+
 class SentenceRanker:
     """Scores sentences and orders passages by their best sentence."""
 
@@ -99,10 +110,11 @@ class SentenceRanker:
         return {s: max(v, floor) for s, v in out.items()}
 
     def score(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
-              query: str = "") -> list[Candidate]:
+              query: str = "", dense: bool = True) -> list[Candidate]:
         """Every sentence of the passages with its score and features, best first. `query`, when given, is
         the question made standalone (a follow-up with the previous question): its words are matched,
-        while the kind of answer wanted comes from the question as asked."""
+        while the kind of answer wanted comes from the question as asked. `dense=False`: no sentence
+        embeddings (the dense feature is 0), a cheap pre-score for the trained reader."""
         seen: set[tuple[str, int]] = set()
         cands: list[Candidate] = []
         contexts: list[str] = []
@@ -119,7 +131,7 @@ class SentenceRanker:
         if not cands:
             return []
         text = query or question
-        dense = self._vectors(cands) @ self.embed_model.encode([text])[0]
+        similarity = (self._vectors(cands) @ self.embed_model.encode([text])[0]) if dense else [0.0] * len(cands)
         weights = self.question_weights(text)
         asking = asking_part(text)
         if asking != text:  # a scene set before the question: its words count for less than the asking sentence's
@@ -130,7 +142,7 @@ class SentenceRanker:
         kind = answer_type(question)
         w = self.weights
         scored = []
-        for cand, context, sim in zip(cands, contexts, dense, strict=False):
+        for cand, context, sim in zip(cands, contexts, similarity, strict=False):
             words = tokens(cand.text)
             own = {stem(t) for t in words}
             around = own | {stem(t) for t in tokens(context)}
@@ -152,16 +164,6 @@ class SentenceRanker:
                                     round(score, 4), tuple(round(f, 4) for f in features), context))
         scored.sort(key=lambda c: -c.score)
         return scored
-
-    def rerank(self, passages: Sequence[Passage], ranked: Sequence[Candidate]) -> list[Passage]:
-        """Passages ordered by their best sentence's score (which becomes the passage's score)."""
-        best: dict[int, float] = {}  # passage index -> its best sentence's score (overlapping passages share one)
-        for c in ranked:
-            for i, p in enumerate(passages):
-                if p.doc_id == c.doc_id and p.start_char <= c.start_char < p.end_char:
-                    best[i] = max(best.get(i, c.score), c.score)
-        order = sorted(range(len(passages)), key=lambda i: -best.get(i, -9.0))
-        return [replace(passages[i], score=round(best.get(i, 0.0), 4)) for i in order]
 
     def _vectors(self, cands: Sequence[Candidate]) -> Any:
         """Sentence vectors, from a bounded cache keyed by (doc_id, start, text)."""

@@ -124,9 +124,10 @@ def test_short_answer_is_the_asked_for_span_of_the_cited_sentence(seed_assistant
     assert any(short in c.quote for c in answer.citations)
 
 
-def test_who_is_question_gets_no_name_as_short_answer(seed_assistant) -> None:
+def test_who_is_question_gets_a_description_not_the_name_as_short_answer(seed_assistant) -> None:
     answer = seed_assistant.ask("Who is Ruslan Osipenko?")
-    assert not answer.abstained and answer.short_answer == ""
+    assert not answer.abstained and answer.short_answer == "international expert"
+    assert any("international expert Ruslan Osipenko" in c.quote for c in answer.citations)
 
 
 @pytest.fixture(scope="module")

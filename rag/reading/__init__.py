@@ -1,0 +1,68 @@
+"""Reading: the step between retrieval and the answer. A `Reader` takes the question and the retrieved passages
+(with their articles), scores their sentences, estimates p(answerable) and finds the short answer.
+
+Two readers implement it:
+- `trained` (the default, rag/reading/trained.py): the cross-encoder trained on SQuAD 1.1 (models/reader);
+- `lexical` (rag/reading/lexical.py): the hand-fitted sentence ranker and logistic abstention of before.
+`RAG_READER=trained|lexical` picks one; `make_reader(settings, ...)` builds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from rag.rerank import Candidate
+from rag.types import Article, Passage
+
+Relevance = Callable[[str, int, int], float]  # (doc_id, start_char, end_char) -> p(that sentence answers)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a reader made of the passages: their sentences best first (`Candidate.score` is the reader's
+    score), p(the best sentence answers) as `support`, and the short answer inside the best sentence
+    (`short_start`/`short_end`: characters of its article; -1 when there is none)."""
+
+    sentences: tuple[Candidate, ...]
+    support: float
+    short_answer: str = ""
+    short_start: int = -1
+    short_end: int = -1
+    read: int = 0  # sentences the model read (trained reader); all scored ones for the lexical reader
+    relevance: Relevance | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.sentences[0] if self.sentences else None
+
+
+class Reader(Protocol):
+    """Scores the sentences of the passages for the question. `query` is the question made standalone (a
+    follow-up with the previous question): its words are matched; the kind of answer comes from `question`."""
+
+    name: str
+    min_support: float  # answers below this support are refusals (fitted per reader on the tuning split)
+    second_margin: float  # a second sentence joins the answer when it scores within this of the best
+    next_margin: float  # the sentence right after the best joins within this (the "next" rule)
+    default_rules: tuple[str, ...]  # the composition rules of rag/answer.py this reader is measured with
+
+    def read(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
+             query: str = "") -> Reading: ...
+
+    def clear_caches(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """One question's retrieval and reading: the candidate pool (near-duplicates collapsed), the top_k passages
+    re-ranked by their best sentence, the articles they come from, and the reader's Reading of the pool.
+    `query` is the question made standalone (a follow-up with the previous question)."""
+
+    question: str
+    query: str
+    pool: tuple[Passage, ...]
+    top: tuple[Passage, ...]
+    articles: Mapping[str, Article]
+    reading: Reading

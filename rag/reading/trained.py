@@ -1,0 +1,272 @@
+"""The trained reader (models/reader): an int8 ONNX cross-encoder that reads a question with each candidate
+sentence and gives p(the sentence answers it) and the answer's span inside it. onnxruntime, tokenizers and
+numpy only: no torch at query time."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from rag.abstain import signals
+from rag.errors import ConfigError
+from rag.reading import Reading, Relevance
+from rag.reading.pairs import encode_pair
+from rag.rerank import Candidate, SentenceRanker
+from rag.sentences import sentence_spans
+from rag.types import Article, Passage
+
+ONNX_FILE = "reader.int8.onnx"
+
+
+def default_model_dir() -> Path:
+    """models/reader beside the package (the committed artifact)."""
+    return Path(__file__).resolve().parent.parent.parent / "models" / "reader"
+
+
+class OnnxReaderModel:
+    """The ONNX session: word-piece ids of pairs in, (answer logits, start logits, end logits) out."""
+
+    def __init__(self, path: Path, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        if not path.is_file():
+            raise ConfigError(f"the reader model {path} is missing (it is committed under models/reader; "
+                              "`make reader` trains it again); without it, set RAG_READER=lexical and "
+                              "RAG_SHORT_ANSWERS=patterns")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.enable_cpu_mem_arena = False  # shapes change with every batch (rag/onnx_embed.py says why)
+        options.enable_mem_pattern = False
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._lock = threading.Lock()
+
+    def run(self, ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]], batch_size: int = 16
+            ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """Batches of similar length, so little padding is computed."""
+        logits = np.zeros(len(ids), dtype=np.float32)
+        starts: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * len(ids)
+        ends: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * len(ids)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for at in range(0, len(order), batch_size):
+            chunk = order[at:at + batch_size]
+            width = max(len(ids[i]) for i in chunk)
+            feed_ids = np.zeros((len(chunk), width), dtype=np.int64)
+            feed_types = np.zeros_like(feed_ids)
+            mask = np.zeros_like(feed_ids)
+            for row, i in enumerate(chunk):
+                n = len(ids[i])
+                feed_ids[row, :n] = ids[i]
+                feed_types[row, :n] = type_ids[i]
+                mask[row, :n] = 1
+            answer, start, end = self.session.run(
+                None, {"input_ids": feed_ids, "attention_mask": mask, "token_type_ids": feed_types})
+            for row, i in enumerate(chunk):
+                n = len(ids[i])
+                logits[i] = answer[row]
+                starts[i], ends[i] = start[row, :n], end[row, :n]
+        return logits, starts, ends
+
+
+def best_span(start: np.ndarray, end: np.ndarray, lo: int, hi: int, max_tokens: int = 24) -> tuple[int, int, float]:
+    """The word-piece span [i, j] within [lo, hi) with the highest start[i] + end[j], j - i < max_tokens.
+
+    >>> best_span(np.array([0., 5., 0., 0.]), np.array([0., 0., 4., 9.]), 1, 4)
+    (1, 3, 14.0)
+    """
+    best = (lo, lo, -1e9)
+    for i in range(lo, hi):
+        j_hi = min(hi, i + max_tokens)
+        j = i + int(np.argmax(end[i:j_hi]))
+        score = float(start[i] + end[j])
+        if score > best[2]:
+            best = (i, j, score)
+    return best
+
+
+def support_inputs(logits: Sequence[float], lexical: Mapping[str, float]) -> dict[str, float]:
+    """What p(answerable) is computed from: the lexical signals of the best sentence (rag/abstain.py), its
+    combined logit (`logit`) and its lead over the next sentence's (`lead`).
+
+    >>> support_inputs([2.0, -1.0], {"type": 1.0})
+    {'type': 1.0, 'logit': 2.0, 'lead': 3.0}
+    """
+    return {**lexical, "logit": logits[0], "lead": max(0.0, logits[0] - logits[1]) if len(logits) > 1 else 0.0}
+
+
+def support_probability(coefficients: Mapping[str, float], inputs: Mapping[str, float]) -> float:
+    """logistic(bias + the sum of coefficient x input over the inputs the coefficients name).
+
+    >>> round(support_probability({"bias": 0.0, "logit": 1.0}, support_inputs([2.0, -1.0], {})), 3)
+    0.881
+    """
+    z = coefficients.get("bias", 0.0) + sum(c * inputs[k] for k, c in coefficients.items() if k != "bias")
+    return _sigmoid(z)
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted on the tuning split by `python -m evals.tune --reader trained` (models/reader/calibration.json):
+    how many sentences to read, the refusal threshold, and when a second sentence joins the answer."""
+
+    sentences_read: int = 16
+    min_support: float = 0.5
+    second_margin: float = 0.1  # a second sentence joins when its p is within this of the best's
+    next_margin: float = 0.1  # the sentence right after the best joins when its p is within this ("next" rule)
+    rules: tuple[str, ...] = ()  # the composition rules of rag/answer.py kept with this reader
+    prior_weight: float = 0.0  # weight of the lexical pre-score added to the model's logit, for ranking and p
+    # p(answerable) = logistic(bias + logit * best's logit + margin * its lead over the next + the lexical
+    # signals of rag/abstain.py named here); empty: the model's own p of the best sentence.
+    support: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, folder: Path) -> Calibration:
+        path = folder / "calibration.json"
+        if not path.is_file():
+            return cls()
+        raw = json.loads(path.read_text())
+        defaults = cls()
+        return cls(**{f.name: type(getattr(defaults, f.name))(raw[f.name]) for f in fields(cls) if f.name in raw})
+
+    def as_dict(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class TrainedReader:
+    """Reads the `sentences_read` most promising sentences of the passages (by the lexical ranker's cheap
+    signals, without sentence embeddings) with the cross-encoder; p(answer) orders them and decides refusal,
+    and the span head gives the short answer. Sentences it did not read follow, in the pre-score's order."""
+
+    name = "trained"
+
+    def __init__(self, ranker: SentenceRanker, model_dir: Path | None = None, sentences_read: int | None = None,
+                 min_support: float | None = None, threads: int = 0) -> None:
+        from tokenizers import Tokenizer
+
+        folder = model_dir or default_model_dir()
+        self.calibration = Calibration.load(folder)
+        self.ranker = ranker
+        self.sentences_read = sentences_read or self.calibration.sentences_read
+        self.min_support = self.calibration.min_support if min_support is None else min_support
+        self.second_margin = self.calibration.second_margin
+        self.next_margin = self.calibration.next_margin
+        self.default_rules = self.calibration.rules
+        self.model = OnnxReaderModel(folder / ONNX_FILE, threads)
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self._cache: dict[tuple[str, str, int, str], tuple[float, int, int]] = {}
+        self._lock = threading.Lock()
+
+    def read(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
+             query: str = "") -> Reading:
+        text = query or question
+        pre = self.ranker.score(question, passages, articles, query, dense=False)
+        if not pre:
+            return Reading((), 0.0)
+        chosen = pre[: self.sentences_read]
+        results = self.read_sentences(text, chosen, articles)
+        combined = [self._logit(logit, cand) for cand, (logit, _, _) in zip(chosen, results, strict=True)]
+        order = sorted(range(len(chosen)), key=lambda i: -combined[i])
+        ordered, logits = [chosen[i] for i in order], [combined[i] for i in order]
+        sentences = [replace(c, score=round(_sigmoid(z), 4)) for c, z in zip(ordered, logits, strict=True)]
+        # The rest keep their order below every read sentence (scores under 0).
+        sentences += [replace(c, score=round(c.score - 10.0, 4)) for c in pre[self.sentences_read:]]
+        best, (_, start, end) = ordered[0], results[order[0]]
+        short = best.text[start:end].strip(" ,.;:") if 0 <= start < end else ""
+        if short and short.lower() in text.lower():
+            short = ""  # the question's own words are no answer
+        at = best.text.find(short) if short else -1
+        return Reading(tuple(sentences), round(self._support(text, ordered, logits), 4), short,
+                       best.start_char + at if at >= 0 else -1, best.start_char + at + len(short) if at >= 0 else -1,
+                       len(chosen), self._relevance(text, articles, pre, ordered[:2], logits[:2]))
+
+    def _logit(self, logit: float, pre: Candidate) -> float:
+        """The model's logit plus the calibrated weight of the cheap lexical pre-score."""
+        return logit + self.calibration.prior_weight * pre.score
+
+    def read_sentences(self, question: str, sentences: Sequence[Candidate], articles: Mapping[str, Article]
+                       ) -> list[tuple[float, int, int]]:
+        """The model's reading of each sentence: (answer logit, the short answer's start and end character in
+        the sentence, -1 when none). Cached by question and sentence."""
+        keys = [(question, s.doc_id, s.start_char, s.text) for s in sentences]
+        with self._lock:
+            known = {k: self._cache[k] for k in keys if k in self._cache}
+        todo = [i for i, k in enumerate(keys) if k not in known]
+        if todo:
+            pairs = []
+            for i in todo:
+                s = sentences[i]
+                article = articles[s.doc_id]
+                pairs.append(encode_pair(self.tokenizer, question, s.text, article.title,
+                                         _previous_sentence(article.text, s.start_char)))
+            logits, starts, ends = self.model.run([p.ids for p in pairs], [p.type_ids for p in pairs])
+            with self._lock:
+                for row, i in enumerate(todo):
+                    pair = pairs[row]
+                    lo, hi = pair.sentence_from, pair.sentence_from + len(pair.offsets)
+                    if hi > lo:
+                        a, b, _ = best_span(starts[row], ends[row], lo, hi)
+                        span = (pair.offsets[a - lo][0], pair.offsets[b - lo][1])
+                    else:
+                        span = (-1, -1)
+                    known[keys[i]] = (float(logits[row]), *span)
+                    self._cache[keys[i]] = known[keys[i]]
+                while len(self._cache) > _CACHE_PAIRS:
+                    self._cache.pop(next(iter(self._cache)))
+        return [known[k] for k in keys]
+
+    def _support(self, question: str, ordered: Sequence[Candidate], logits: Sequence[float]) -> float:
+        """p(answerable) of the first of `ordered` (pre-scored sentences best first, `logits` their combined
+        logits in the same order): its p, or the calibrated combination with lexical signals when there is one."""
+        if not self.calibration.support:
+            return _sigmoid(logits[0])
+        lexical = signals(self.ranker.question_weights(question), question, list(ordered))
+        return support_probability(self.calibration.support, support_inputs(logits, lexical))
+
+    def _relevance(self, question: str, articles: Mapping[str, Article], pre: Sequence[Candidate],
+                   leaders: Sequence[Candidate], leader_logits: Sequence[float]) -> Relevance:
+        """p(answerable) of any sentence of the passages as if it were the best, read on demand (a generated claim
+        may rest on a sentence the pre-score did not pick); a span that is not one sentence takes the best
+        sentence it overlaps. `leaders`: the reader's best two, whose lead a sentence is measured against."""
+
+        def relevance(doc_id: str, start_char: int, end_char: int) -> float:
+            overlapping = [c for c in pre if c.doc_id == doc_id and c.start_char < end_char and start_char < c.end_char]
+            best = 0.0
+            for cand, (logit, _, _) in zip(overlapping, self.read_sentences(question, overlapping, articles),
+                                           strict=True):
+                others = [(c, z) for c, z in zip(leaders, leader_logits, strict=True)
+                          if (c.doc_id, c.start_char) != (cand.doc_id, cand.start_char)]
+                ordered = [cand, *(c for c, _ in others)]
+                best = max(best, self._support(question, ordered, [self._logit(logit, cand), *(z for _, z in others)]))
+            return best
+
+        return relevance
+
+    def clear_caches(self) -> None:
+        with self._lock:
+            self._cache.clear()
+        self.ranker.clear_caches()
+
+
+_CACHE_PAIRS = 20_000
+
+
+def _previous_sentence(text: str, start_char: int) -> str:
+    """The sentence ending just before `start_char` ("" at the start of the article or of a paragraph)."""
+    head = text[max(0, start_char - 600):start_char]
+    if not head.strip() or head.rstrip(" ").endswith("\n"):
+        return ""
+    spans = sentence_spans(head)
+    return head[spans[-1][0]:spans[-1][1]] if spans else ""
