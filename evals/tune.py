@@ -121,8 +121,8 @@ def abstention_signals(rows: list[dict[str, Any]], w: np.ndarray) -> np.ndarray:
     return np.array(out, dtype=np.float64)
 
 
-def fit_logistic(S: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 3000) -> dict[str, float]:
-    """Logistic regression by gradient descent on standardised signals; raw-scale coefficients returned."""
+def logistic_weights(S: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 3000) -> np.ndarray:
+    """Logistic regression by gradient descent on standardised signals: [bias, coefficients...] on the raw scale."""
     mu, sd = S.mean(axis=0), S.std(axis=0) + 1e-9
     Z = (S - mu) / sd
     coef, bias = np.zeros(S.shape[1]), 0.0
@@ -130,15 +130,25 @@ def fit_logistic(S: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 30
         p = 1.0 / (1.0 + np.exp(-(Z @ coef + bias)))
         coef -= 0.5 * (Z.T @ (p - y) / len(y) + l2 * coef)
         bias -= 0.5 * float(np.mean(p - y))
-    raw = coef / sd
-    out = {"bias": round(float(bias - np.sum(coef * mu / sd)), 4)}
-    out.update({k: round(float(v), 4) for k, v in zip(SIGNALS, raw, strict=True)})
+    return np.concatenate([[bias - np.sum(coef * mu / sd)], coef / sd])
+
+
+def cross_validated(S: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """p of each question from a logistic fitted on the other half (2 folds, alternating questions)."""
+    folds = np.arange(len(y)) % 2
+    p = np.zeros(len(y))
+    for k in (0, 1):
+        w = logistic_weights(S[folds != k], y[folds != k])
+        p[folds == k] = 1.0 / (1.0 + np.exp(-(w[0] + S[folds == k] @ w[1:])))
+    return p
+
+
+def fit_logistic(S: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """The abstention model's coefficients by signal name (rag/abstain.py's DEFAULT_COEFFICIENTS shape)."""
+    w = logistic_weights(S, y)
+    out = {"bias": round(float(w[0]), 4)}
+    out.update({k: round(float(v), 4) for k, v in zip(SIGNALS, w[1:], strict=True)})
     return out
-
-
-def probabilities(S: np.ndarray, coefficients: dict[str, float]) -> np.ndarray:
-    z = coefficients["bias"] + S @ np.array([coefficients[k] for k in SIGNALS])
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,22 +265,6 @@ def support_signals(rows: list[dict[str, Any]], n_read: int) -> np.ndarray:
     return np.array(out, dtype=np.float64)
 
 
-def _fit(S: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """[bias, coefficients...] on the raw scale (fit_logistic's standardised fit folded back)."""
-    mu, sd = S.mean(axis=0), S.std(axis=0) + 1e-9
-    Z = (S - mu) / sd
-    coef, bias = np.zeros(S.shape[1]), 0.0
-    for _ in range(3000):
-        p = 1.0 / (1.0 + np.exp(-(Z @ coef + bias)))
-        coef -= 0.5 * (Z.T @ (p - y) / len(y) + 1e-2 * coef)
-        bias -= 0.5 * float(np.mean(p - y))
-    return np.concatenate([[bias - np.sum(coef * mu / sd)], coef / sd])
-
-
-def _logistic_p(S: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(weights[0] + S @ weights[1:])))
-
-
 def _p(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits))
 
@@ -290,13 +284,13 @@ def report_trained(rows: list[dict[str, Any]], max_over_refusal: float) -> dict[
     print("\nprior weight: best sentence right (squad2, news)")
     prior_right = {}
     for w in PRIOR_WEIGHTS:
-        cells = []
+        shares: list[float] = []
         for name in ("squad2", "news"):
             part = [r for r in answerable if r["set"] == name and len(r["y"])]
             scores = [raw[id(r)] + w * np.array([c.score for c in r["pre"]]) for r in part]
-            cells.append(float(np.mean([r["y"][int(np.argmax(z))] for r, z in zip(part, scores, strict=True)])))
-        prior_right[w] = (cells[0] * 2 + cells[1]) / 3  # SQuAD counts twice: ten times the questions
-        print(f"  {w:>4}   {cells[0]:.3f} / {cells[1]:.3f}")
+            shares.append(float(np.mean([r["y"][int(np.argmax(z))] for r, z in zip(part, scores, strict=True)])))
+        prior_right[w] = (shares[0] * 2 + shares[1]) / 3  # SQuAD counts twice: ten times the questions
+        print(f"  {w:>4}   {shares[0]:.3f} / {shares[1]:.3f}")
     prior = max(PRIOR_WEIGHTS, key=lambda w: (round(prior_right[w], 3), -w))
     print(f"prior weight {prior}")
     rows = [{**r, "logits": r["logits"] + prior * np.array([c.score for c in r["pre"]])} for r in rows]
@@ -326,15 +320,11 @@ def report_trained(rows: list[dict[str, Any]], max_over_refusal: float) -> dict[
     # cross-validated for the curve): kept only if it makes more right decisions than the p alone.
     S = support_signals(rows, n_read)
     y = np.array([r["case"].answerable for r in rows], dtype=np.float64)
-    folds = np.arange(len(rows)) % 2
-    p_cv = np.zeros(len(rows))
-    for k in (0, 1):
-        p_cv[folds == k] = _logistic_p(S[folds == k], _fit(S[folds != k], y[folds != k]))
-    combined = sweep("model p with lexical signals (cross-validated)", p_cv, thresholds, rows, right,
-                     max_over_refusal)
+    combined = sweep("model p with lexical signals (cross-validated)", cross_validated(S, y), thresholds, rows,
+                     right, max_over_refusal)
     coefficients: dict[str, float] = {}
     if combined and (not chosen or combined[0] > chosen[0] + UTILITY_TIE):
-        weights = _fit(S, y)
+        weights = logistic_weights(S, y)
         coefficients = {"bias": round(float(weights[0]), 4)}
         coefficients.update({k: round(float(v), 4) for k, v in zip(SUPPORT_SIGNALS, weights[1:], strict=True)})
         chosen = combined
@@ -434,12 +424,8 @@ def report(rows: list[dict[str, Any]], max_over_refusal: float) -> int:
     # other), then refitted on everything for the defaults.
     S = abstention_signals(rows, w)
     y = np.array([r["case"].answerable for r in rows], dtype=np.float64)
-    folds = np.arange(len(rows)) % 2
-    p = np.zeros(len(rows))
-    for k in (0, 1):
-        p[folds == k] = probabilities(S[folds == k], fit_logistic(S[folds != k], y[folds != k]))
-    candidates.append(sweep("logistic abstention (cross-validated)", p, np.round(np.arange(0.05, 0.96, 0.05), 2),
-                            rows, right, max_over_refusal))
+    candidates.append(sweep("logistic abstention (cross-validated)", cross_validated(S, y),
+                            np.round(np.arange(0.05, 0.96, 0.05), 2), rows, right, max_over_refusal))
     print(f"\nlogistic coefficients (all data): {fit_logistic(S, y)}")
     chosen = max((c for c in candidates if c), default=None)
     if chosen:
