@@ -51,7 +51,9 @@ class Assistant:
     """
 
     def __init__(self, index_dir: str | os.PathLike[str] | None = None, *, settings: Settings | None = None,
-                 reader: Reader | None = None, **overrides: Any) -> None:
+                 reader: Reader | str | None = None, **overrides: Any) -> None:
+        if isinstance(reader, str):  # the setting's name ("trained", "lexical"), as any other override
+            overrides["reader"], reader = reader, None
         base = settings if settings is not None else Settings.from_env()
         self.settings = base.with_overrides(index_dir=index_dir, **overrides)
         s = self.settings
