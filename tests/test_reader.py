@@ -202,7 +202,7 @@ def test_training_command_runs_exports_and_resumes(tmp_path: Path) -> None:
     it resumes from its checkpoint instead of training anew."""
     data = REPO.parent / "shared" / "data"
     if not (data / "squad11-train").is_dir():
-        pytest.skip("../shared/data/squad11-train is not beside the repo")
+        pytest.fail(f"{data / 'squad11-train'} is missing: the shared data folder must sit beside the repo")
     command = [sys.executable, "-m", "evals.train_reader", "--questions", "12", "--held-out-questions", "4",
                "--layers", "1", "--batch-size", "8", "--checkpoint-steps", "2", "--threads", "1",
                "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work")]

@@ -2,9 +2,11 @@
 (with their articles), scores their sentences, estimates p(answerable) and finds the short answer.
 
 Two readers implement it:
-- `trained` (the default, rag/reading/trained.py): the cross-encoder trained on SQuAD 1.1 (models/reader);
-- `lexical` (rag/reading/lexical.py): the hand-fitted sentence ranker and logistic abstention of before.
-`RAG_READER=trained|lexical` picks one; `make_reader(settings, ...)` builds it.
+- `lexical` (the default, rag/reading/lexical.py): the hand-fitted sentence ranker and logistic abstention,
+  with the trained model's span head for the short answer;
+- `trained` (rag/reading/trained.py): the cross-encoder trained on SQuAD 1.1 (models/reader) chooses the
+  sentence and decides refusals.
+`RAG_READER=lexical|trained` picks one; `rag.assistant.make_reader(settings, ranker)` builds it.
 """
 
 from __future__ import annotations
@@ -22,14 +24,11 @@ Relevance = Callable[[str, int, int], float]  # (doc_id, start_char, end_char) -
 @dataclass(frozen=True)
 class Reading:
     """What a reader made of the passages: their sentences best first (`Candidate.score` is the reader's
-    score), p(the best sentence answers) as `support`, and the short answer inside the best sentence
-    (`short_start`/`short_end`: characters of its article; -1 when there is none)."""
+    score), p(the best sentence answers) as `support`, and the short answer inside the best sentence."""
 
     sentences: tuple[Candidate, ...]
     support: float
     short_answer: str = ""
-    short_start: int = -1
-    short_end: int = -1
     read: int = 0  # sentences the model read (trained reader); all scored ones for the lexical reader
     relevance: Relevance | None = field(default=None, compare=False, repr=False)
 

@@ -11,6 +11,7 @@ from typing import Protocol
 from rag.abstain import AbstentionModel, signals
 from rag.answer import RULES
 from rag.reading import Reading, Relevance
+from rag.reading.trained import span_text
 from rag.rerank import Candidate, SentenceRanker
 from rag.short import short_answer
 from rag.types import Article, Passage
@@ -23,6 +24,7 @@ class SpanReader(Protocol):
                        ) -> list[tuple[float, int, int]]: ...
 
     def clear_caches(self) -> None: ...
+
 
 MIN_SUPPORT = 0.35  # fitted by `python -m evals.tune --reader lexical`
 
@@ -47,18 +49,14 @@ class LexicalReader:
         if not ranked:
             return Reading((), 0.0)
         support = round(self.abstention.probability(signals(self.ranker.question_weights(text), text, ranked)), 4)
-        short = self._short(question, text, ranked[0], articles)
-        start = ranked[0].text.find(short) if short else -1
-        return Reading(tuple(ranked), support, short, ranked[0].start_char + start if start >= 0 else -1,
-                       ranked[0].start_char + start + len(short) if start >= 0 else -1, len(ranked),
+        return Reading(tuple(ranked), support, self._short(question, text, ranked[0], articles), len(ranked),
                        self._relevance(text, ranked))
 
     def _short(self, question: str, text: str, best: Candidate, articles: Mapping[str, Article]) -> str:
         if self.spans is None:
             return short_answer(question, best.text)
         _, start, end = self.spans.read_sentences(text, [best], articles)[0]
-        short = best.text[start:end].strip(" ,.;:") if 0 <= start < end else ""
-        return "" if short.lower() in text.lower() else short  # the question's own words are no answer
+        return span_text(best.text, start, end, text)
 
     def _relevance(self, text: str, ranked: Sequence[Candidate]) -> Relevance:
         """p(answerable) of any scored sentence as if it were the best one. A span that is not one of the scored

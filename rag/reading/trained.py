@@ -46,7 +46,6 @@ class OnnxReaderModel:
         options.enable_cpu_mem_arena = False  # shapes change with every batch (rag/onnx_embed.py says why)
         options.enable_mem_pattern = False
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self._lock = threading.Lock()
 
     def run(self, ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]], batch_size: int = 16
             ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
@@ -91,6 +90,17 @@ def best_span(start: np.ndarray, end: np.ndarray, lo: int, hi: int, max_tokens: 
     return best
 
 
+def span_text(sentence: str, start_char: int, end_char: int, question: str) -> str:
+    """The short answer a span of the sentence gives: trimmed of punctuation; "" for no span, or for words the
+    question itself holds.
+
+    >>> span_text("Since then, 26 protesters died.", 11, 14, "How many died?"), span_text("It rose.", 0, 2, "it?")
+    ('26', '')
+    """
+    short = sentence[start_char:end_char].strip(" ,.;:") if 0 <= start_char < end_char else ""
+    return "" if short.lower() in question.lower() else short
+
+
 def support_inputs(logits: Sequence[float], lexical: Mapping[str, float]) -> dict[str, float]:
     """What p(answerable) is computed from: the lexical signals of the best sentence (rag/abstain.py), its
     combined logit (`logit`) and its lead over the next sentence's (`lead`).
@@ -126,8 +136,8 @@ class Calibration:
     next_margin: float = 0.1  # the sentence right after the best joins when its p is within this ("next" rule)
     rules: tuple[str, ...] = ()  # the composition rules of rag/answer.py kept with this reader
     prior_weight: float = 0.0  # weight of the lexical pre-score added to the model's logit, for ranking and p
-    # p(answerable) = logistic(bias + logit * best's logit + margin * its lead over the next + the lexical
-    # signals of rag/abstain.py named here); empty: the model's own p of the best sentence.
+    # p(answerable) = logistic(bias + the coefficient of each input of support_inputs named here: the best
+    # sentence's combined logit, its lead over the next, lexical signals of rag/abstain.py); empty: the p alone.
     support: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -183,14 +193,10 @@ class TrainedReader:
         sentences = [replace(c, score=round(_sigmoid(z), 4)) for c, z in zip(ordered, logits, strict=True)]
         # The rest keep their order below every read sentence (scores under 0).
         sentences += [replace(c, score=round(c.score - 10.0, 4)) for c in pre[self.sentences_read:]]
-        best, (_, start, end) = ordered[0], results[order[0]]
-        short = best.text[start:end].strip(" ,.;:") if 0 <= start < end else ""
-        if short and short.lower() in text.lower():
-            short = ""  # the question's own words are no answer
-        at = best.text.find(short) if short else -1
-        return Reading(tuple(sentences), round(self._support(text, ordered, logits), 4), short,
-                       best.start_char + at if at >= 0 else -1, best.start_char + at + len(short) if at >= 0 else -1,
-                       len(chosen), self._relevance(text, articles, pre, ordered[:2], logits[:2]))
+        _, start, end = results[order[0]]
+        return Reading(tuple(sentences), round(self._support(text, ordered, logits), 4),
+                       span_text(ordered[0].text, start, end, text), len(chosen),
+                       self._relevance(text, articles, pre, ordered[:2], logits[:2]))
 
     def _logit(self, logit: float, pre: Candidate) -> float:
         """The model's logit plus the calibrated weight of the cheap lexical pre-score."""
