@@ -58,9 +58,10 @@ class Settings:
     top_k: int = 5
     max_answer_sentences: int = 2
     # Reading (rag/reading/): "lexical", the hand-fitted ranker and abstention (the default: measured better on
-    # the held-out splits than the trained reader alone, README "The reader"), or "trained", the cross-encoder of
-    # models/reader (another folder with `reader_model`) choosing the sentence and deciding refusals. `reader_sentences`: how many sentences the trained reader
-    # reads (0: its calibrated number, models/reader/calibration.json).
+    # the held-out splits than the trained reader alone, README "Reading"), or "trained", the cross-encoder of
+    # models/reader (another folder with `reader_model`) choosing the sentence and deciding refusals.
+    # `reader_sentences`: how many sentences the trained reader reads (0: its calibrated number,
+    # models/reader/calibration.json).
     reader: str = "lexical"
     reader_model: str = ""
     reader_sentences: int = 0
