@@ -224,20 +224,17 @@ MARGINS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
 def collect_trained(assistant: Any, cases: list[Any]) -> list[dict[str, Any]]:
     """Per question: the model's logit for each of the first MAX_READ sentences in pre-score order, whether
     each holds a gold answer, the short answer of each, and the time the model took to read them."""
-    import time
-
     from tqdm import tqdm
 
     reader = assistant.reader
     reader.sentences_read = MAX_READ
     rows = []
     for case in tqdm(cases, desc="reading", unit="q", disable=not sys.stderr.isatty()):
-        found = assistant.retrieve(case.question, filters=_filters(case))
+        before = reader.model_seconds
+        found = assistant.retrieve(case.question, filters=_filters(case))  # reads the first MAX_READ
+        seconds = reader.model_seconds - before
         pre = reader.ranker.score(found.question, found.pool, found.articles, found.query, dense=False)[:MAX_READ]
-        reader.clear_caches()
-        started = time.perf_counter()
-        read = reader.read_sentences(found.query, pre, found.articles) if pre else []
-        seconds = time.perf_counter() - started
+        read = reader.read_sentences(found.query, pre, found.articles) if pre else []  # from its cache
         rows.append({"case": case, "logits": np.array([r[0] for r in read]), "pre": pre, "query": found.query,
                      "qweights": reader.ranker.question_weights(found.query),
                      "y": np.array([case.answerable and any(contains(c.text, a) for a in case.answers) for c in pre]),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.datasets import load_dataset, multihop, realtimeqa, squad2
+from evals.datasets import load_dataset, multihop, realtimeqa, squad2, squad2_tuning, squad2_unseen
 from evals.gold import Evidence, GoldCase, GoldError, load_gold
 from evals.metrics import aggregate, contains, score_case, token_f1
 from rag.types import Answer, Article, Citation, Passage
@@ -149,6 +149,19 @@ def test_squad2_adapter_fixed_sample(tmp_path: Path) -> None:
         if c.answerable:
             assert any(a in texts[c.evidence[0].doc_id] for a in c.answers)
     assert not any(f.is_relative_to(REPO) for f in files)  # never copied into the repo
+
+
+@needs_shared
+def test_squad2_samples_are_disjoint(tmp_path: Path) -> None:
+    """Evaluation, tuning and the unseen sample never share a question."""
+    evaluation = {c.id for c in squad2(SHARED_DATA, tmp_path)[1]}
+    tuning = {c.id for c in squad2_tuning(SHARED_DATA, tmp_path)[1]}
+    unseen = squad2_unseen(SHARED_DATA, tmp_path)[1]
+    assert len(evaluation) == 1300 and len(tuning) == 900 and len(unseen) == 1300
+    assert sum(c.answerable for c in unseen) == 1000
+    assert not evaluation & tuning and not {c.id for c in unseen} & (evaluation | tuning)
+    assert [c.id for c in load_dataset("squad2-unseen", SHARED_DATA, tmp_path, limit=100)[1]] == \
+        [c.id for c in unseen if c.answerable][:77] + [c.id for c in unseen if not c.answerable][:23]
 
 
 @needs_shared

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -178,6 +179,7 @@ class TrainedReader:
         self.tokenizer.no_padding()
         self._cache: dict[tuple[str, str, int, str], tuple[float, int, int]] = {}
         self._lock = threading.Lock()
+        self.model_seconds = 0.0  # time spent in the model, summed over every read (for evals/tune.py)
 
     def read(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
              query: str = "") -> Reading:
@@ -217,8 +219,10 @@ class TrainedReader:
                 article = articles[s.doc_id]
                 pairs.append(encode_pair(self.tokenizer, question, s.text, article.title,
                                          _previous_sentence(article.text, s.start_char)))
+            started = time.perf_counter()
             logits, starts, ends = self.model.run([p.ids for p in pairs], [p.type_ids for p in pairs])
             with self._lock:
+                self.model_seconds += time.perf_counter() - started
                 for row, i in enumerate(todo):
                     pair = pairs[row]
                     lo, hi = pair.sentence_from, pair.sentence_from + len(pair.offsets)
