@@ -268,7 +268,9 @@ def make_reader(settings: Settings, ranker: SentenceRanker) -> Reader:
         from rag.reading.lexical import LexicalReader
 
         spans = TrainedReader(ranker, model_dir) if settings.short_answers == "model" else None
-        return LexicalReader(ranker, spans=spans)
+        if settings.model_weight is None:
+            return LexicalReader(ranker, spans=spans)
+        return LexicalReader(ranker, spans=spans, model_weight=settings.model_weight)
     return TrainedReader(ranker, model_dir, sentences_read=settings.reader_sentences or None)
 
 

@@ -17,7 +17,7 @@ RETRIEVAL_MODES = ("hybrid", "dense", "keyword")
 ANSWER_BACKENDS = ("extractive", "openai", "ollama", "llama-cpp")
 READERS = ("trained", "lexical")
 SHORT_ANSWERS = ("model", "patterns")
-_OPTIONAL_FLOATS = frozenset({"min_support"})  # None by default: parsed as floats
+_OPTIONAL_FLOATS = frozenset({"min_support", "model_weight"})  # None by default: parsed as floats
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,10 @@ class Settings:
     # The short answer inside the best sentence: "model", the trained reader's span head; "patterns", the
     # number/date/name patterns of rag/short.py. (The trained reader always uses its span head.)
     short_answers: str = "model"
+    # The lexical reader with the model ("model" short answers): the weight of the model's answer logit in
+    # re-ordering the ranker's best sentences (None: the fitted weight, rag/reading/lexical.py; 0: the ranker's
+    # order alone).
+    model_weight: float | None = None
     # Abstain when the reader's probability that the best sentence answers is below this. None: the reader's own
     # threshold, fitted by `python -m evals.tune` on the tuning split (of those keeping over-refusal of the
     # answerable tuning questions within 10%, the one with the most right decisions).
@@ -106,6 +110,8 @@ class Settings:
             raise ConfigError(f"reader must be one of {', '.join(READERS)}, got {self.reader!r}")
         if self.short_answers not in SHORT_ANSWERS:
             raise ConfigError(f"short_answers must be model or patterns, got {self.short_answers!r}")
+        if self.model_weight is not None and self.model_weight < 0:
+            raise ConfigError(f"model_weight must be 0 (the ranker's order) or more, got {self.model_weight}")
         if self.reader_sentences < 0:
             raise ConfigError(f"reader_sentences must be 0 (calibrated) or more, got {self.reader_sentences}")
         if self.max_answer_sentences < 1:

@@ -55,6 +55,34 @@ def test_short_answers_come_from_the_span_head_by_default(seed_assistant) -> Non
         assert patterns.ask("On which TV channel did Ruslan Osipenko speak?").short_answer == ""
 
 
+def test_the_model_reorders_the_lexical_readers_best_sentences(seed_assistant) -> None:
+    """The default reader: the ranker's best `model_reads` sentences re-ordered by score + weight x the model's
+    logit (the real model), every later sentence below them; weight 0 is the ranker's order."""
+    reader = seed_assistant.reader
+    question = "What did the protesters demand?"
+    found = seed_assistant.retrieve(question)
+    plain = LexicalReader(reader.ranker, spans=reader.spans, model_weight=0.0)  # the same ranker and its caches
+    ranker_order = list(plain.read(question, found.pool, found.articles, found.query).sentences)
+    with Assistant(index_dir=seed_assistant.settings.index_dir, model_weight=0.0) as setting:
+        assert setting.reader.model_weight == 0.0
+    n = reader.model_reads
+    top = ranker_order[:n]
+    logits = [r[0] for r in reader.spans.read_sentences(found.query, top, found.articles)]
+    expected = sorted(range(n), key=lambda i: -(top[i].score + reader.model_weight * logits[i]))
+    sentences = list(found.reading.sentences)
+    assert [s.text for s in sentences[:n]] == [top[i].text for i in expected]
+    assert [s.text for s in sentences[n:]] == [c.text for c in ranker_order[n:]]
+    assert sentences[0].score == top[0].score  # re-based: the abstention's signals keep their range
+    scores = [s.score for s in sentences]
+    assert scores == sorted(scores, reverse=True)
+    heavy = LexicalReader(reader.ranker, spans=reader.spans, model_weight=100.0, model_reads=len(ranker_order))
+    by_model = heavy.read(question, found.pool, found.articles, found.query).sentences
+    all_logits = [r[0] for r in reader.spans.read_sentences(found.query, ranker_order, found.articles)]
+    assert by_model[0].text == ranker_order[max(range(len(ranker_order)), key=lambda i: all_logits[i])].text
+    with pytest.raises(ConfigError, match="model_weight"):
+        Settings(model_weight=-1.0)
+
+
 def test_the_trained_reader_answers_and_refuses(trained_assistant) -> None:
     assert isinstance(trained_assistant.reader, TrainedReader)
     answer = trained_assistant.ask("Since when have protests been held in Kazakhstan?")
