@@ -59,18 +59,18 @@ class LexicalReader:
         if not ranked:
             return Reading((), 0.0)
         if self.spans is not None and self.model_weight > 0 and self.model_reads > 1:
-            ranked = self._reorder(text, ranked, articles)
+            ranked = self._reorder(self.spans, text, ranked, articles)
         support = round(self.abstention.probability(signals(self.ranker.question_weights(text), text, ranked)), 4)
         return Reading(tuple(ranked), support, self._short(question, text, ranked[0], articles), len(ranked),
                        self._relevance(text, ranked))
 
-    def _reorder(self, text: str, ranked: Sequence[Candidate], articles: Mapping[str, Article]) -> list[Candidate]:
+    def _reorder(self, model: SpanReader, text: str, ranked: Sequence[Candidate], articles: Mapping[str, Article]
+                 ) -> list[Candidate]:
         """The best `model_reads` sentences in the order of score + model_weight x the model's logit. Scores are
         re-based so the new first keeps the ranker's best score (the abstention's signals stay in the range they
         were fitted on) and gaps are the combined ones; every later sentence stays below them."""
-        assert self.spans is not None
         top = list(ranked[: self.model_reads])
-        logits = [r[0] for r in self.spans.read_sentences(text, top, articles)]
+        logits = [r[0] for r in model.read_sentences(text, top, articles)]
         combined = [c.score + self.model_weight * z for c, z in zip(top, logits, strict=True)]
         shift = top[0].score - max(combined)
         order = sorted(range(len(top)), key=lambda i: -combined[i])
