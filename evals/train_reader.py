@@ -42,9 +42,10 @@ from evals.datasets import default_data_dir
 from evals.metrics import token_f1
 from evals.reader_data import Example, build
 from rag.reading.pairs import MAX_TOKENS, encode_pair
-from rag.reading.trained import best_span
+from rag.reading.trained import MAX_SPAN_TOKENS, best_span
 
 ONNX_FILE = "reader.int8.onnx"
+SPAN_LIMITS = (8, 12, 16, 24)  # the longest short answer, in word pieces, the held-out span F1 is reported at
 DEFAULTS = {"questions": 9000, "layers": 6, "batch_size": 32, "lr": 8e-5, "warmup": 0.06, "seed": 13,
             "span_weight": 0.5, "choice_weight": 1.0}
 
@@ -209,7 +210,8 @@ def evaluate(predict: Any, tokenizer: Any, held: list[Example]) -> dict[str, flo
     by_question: dict[str, list[int]] = defaultdict(list)
     for i, x in enumerate(held):
         by_question[x.question_id].append(i)
-    right, f1s, altered_p, answer_p, negatives_p = [], [], [], [], []
+    right, altered_p, answer_p, negatives_p = [], [], [], []
+    span_f1s: dict[int, list[float]] = {limit: [] for limit in SPAN_LIMITS}
     for idx in by_question.values():
         plain = [i for i in idx if not held[i].kind.startswith("altered")]
         answer = [i for i in plain if held[i].label]
@@ -219,20 +221,24 @@ def evaluate(predict: Any, tokenizer: Any, held: list[Example]) -> dict[str, flo
         best = max(plain, key=lambda i: p[i])
         right.append(float(held[best].label == 1))
         e = encoded[a]
-        s, t, _ = best_span(starts[a], ends[a], e["from"], e["to"])
         pair = encode_pair(tokenizer, held[a].question, held[a].sentence, held[a].title, held[a].previous)
         off = pair.offsets
-        text = held[a].sentence[off[s - e["from"]][0]:off[t - e["from"]][1]] if off else ""
-        f1s.append(token_f1(text, held[a].sentence[held[a].answer_start:held[a].answer_end]))
+        gold = held[a].sentence[held[a].answer_start:held[a].answer_end]
+        for limit in SPAN_LIMITS:
+            s, t, _ = best_span(starts[a], ends[a], e["from"], e["to"], limit)
+            text = held[a].sentence[off[s - e["from"]][0]:off[t - e["from"]][1]] if off else ""
+            span_f1s[limit].append(token_f1(text, gold))
         answer_p.append(p[a])
         negatives_p += [p[i] for i in plain if not held[i].label]
         altered_p += [p[i] for i in idx if held[i].kind.startswith("altered")]
     answer_arr, altered_arr = np.array(answer_p), np.array(altered_p)
     out: dict[str, float] = {"questions": len(right), "best_sentence_right": float(np.mean(right)),
-           "answer_sentence_span_f1": float(np.mean(f1s)),
+           "answer_sentence_span_f1": float(np.mean(span_f1s[MAX_SPAN_TOKENS])),
            "altered_pairs": len(altered_p),
            "altered_auc": _auc(answer_arr, altered_arr),
            "negative_auc": _auc(answer_arr, np.array(negatives_p))}
+    for limit in SPAN_LIMITS:  # what rag/reading/trained.py's MAX_SPAN_TOKENS is chosen by
+        out[f"span_f1_at_most_{limit}_pieces"] = float(np.mean(span_f1s[limit]))
     for cut in (0.3, 0.5, 0.7):
         out[f"altered_refused_at_{cut}"] = float((altered_arr < cut).mean()) if len(altered_arr) else float("nan")
         out[f"answer_refused_at_{cut}"] = float((answer_arr < cut).mean())

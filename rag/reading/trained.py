@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -75,7 +76,15 @@ class OnnxReaderModel:
         return logits, starts, ends
 
 
-def best_span(start: np.ndarray, end: np.ndarray, lo: int, hi: int, max_tokens: int = 24) -> tuple[int, int, float]:
+# The longest short answer, in word pieces. On the held-out SQuAD 1.1 articles of the training run (799 answer
+# sentences, the committed model; `evals.train_reader` now reports `span_f1_at_most_N_pieces`) the span F1 is
+# 0.656 at 8, 0.654 at 12 and 0.645 at 24; 12 keeps names that run long in word pieces ("Kassym-Jomart Tokayev"
+# is 8).
+MAX_SPAN_TOKENS = 12
+
+
+def best_span(start: np.ndarray, end: np.ndarray, lo: int, hi: int, max_tokens: int = MAX_SPAN_TOKENS
+              ) -> tuple[int, int, float]:
     """The word-piece span [i, j] within [lo, hi) with the highest start[i] + end[j], j - i < max_tokens.
 
     >>> best_span(np.array([0., 5., 0., 0.]), np.array([0., 0., 4., 9.]), 1, 4)
@@ -91,14 +100,35 @@ def best_span(start: np.ndarray, end: np.ndarray, lo: int, hi: int, max_tokens: 
     return best
 
 
-def span_text(sentence: str, start_char: int, end_char: int, question: str) -> str:
-    """The short answer a span of the sentence gives: trimmed of punctuation; "" for no span, or for words the
-    question itself holds.
+_EDGE = " ,.;:"
+_WORD = re.compile(r"[\w’'-]+")
 
-    >>> span_text("Since then, 26 protesters died.", 11, 14, "How many died?"), span_text("It rose.", 0, 2, "it?")
-    ('26', '')
+
+def span_text(sentence: str, start_char: int, end_char: int, question: str) -> str:
+    """The short answer a span of the sentence gives: trimmed of punctuation and of the question's own words at
+    either end ("international expert Ruslan Osipenko" for "Who is Ruslan Osipenko?"); "" for no span, or for
+    words the question itself holds.
+
+    >>> span_text("Since then, 26 protesters died.", 11, 25, "How many protesters died?")
+    '26'
+    >>> span_text("An expert (Ruslan Osipenko) said so.", 0, 27, "Who is Ruslan Osipenko?"), span_text("It rose.", 0, 2, "it?")
+    ('An expert', '')
     """
-    short = sentence[start_char:end_char].strip(" ,.;:") if 0 <= start_char < end_char else ""
+    if not 0 <= start_char < end_char:
+        return ""
+    asked = {w.lower() for w in _WORD.findall(question)}
+    words = sentence[start_char:end_char].split()
+
+    def bare(word: str) -> str:
+        return word.strip(_EDGE + "()[]\"“”‘’").lower()
+
+    while words and (bare(words[-1]) in asked or not bare(words[-1])):
+        words.pop()
+    while words and (bare(words[0]) in asked or not bare(words[0])):
+        words.pop(0)
+    short = " ".join(words).strip(_EDGE)
+    if short.count("(") != short.count(")"):
+        short = short.strip("()").strip(_EDGE)
     return "" if short.lower() in question.lower() else short
 
 
