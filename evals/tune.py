@@ -109,8 +109,7 @@ def report_model_order(rows: list[dict[str, Any]]) -> None:
     # The fewest sentences read whose best weight is within half a point of the best overall (latency).
     top = max(v for v, _ in best_of.values())
     n = min(k for k, (v, _) in best_of.items() if v >= top - 0.005)
-    best = (best_of[n][0], best_of[n][1], n)
-    print(f"best: MODEL_READS = {best[2]}, MODEL_WEIGHT = {best[1]} ({best[0]:.3f})")
+    print(f"best: MODEL_READS = {n}, MODEL_WEIGHT = {best_of[n][1]} ({best_of[n][0]:.3f})")
 
 
 def _filters(case: Any) -> Filters | None:

@@ -265,12 +265,11 @@ def make_reader(settings: Settings, ranker: SentenceRanker) -> Reader:
 
     model_dir = Path(settings.reader_model) if settings.reader_model else None
     if settings.reader == "lexical":
-        from rag.reading.lexical import LexicalReader
+        from rag.reading.lexical import MODEL_WEIGHT, LexicalReader
 
         spans = TrainedReader(ranker, model_dir) if settings.short_answers == "model" else None
-        if settings.model_weight is None:
-            return LexicalReader(ranker, spans=spans)
-        return LexicalReader(ranker, spans=spans, model_weight=settings.model_weight)
+        weight = MODEL_WEIGHT if settings.model_weight is None else settings.model_weight
+        return LexicalReader(ranker, spans=spans, model_weight=weight)
     return TrainedReader(ranker, model_dir, sentences_read=settings.reader_sentences or None)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ import numpy as np
 
 from rag.abstain import signals
 from rag.errors import ConfigError
+from rag.lexical import tokens
 from rag.reading import Reading, Relevance
 from rag.reading.pairs import encode_pair
 from rag.rerank import Candidate, SentenceRanker
@@ -101,7 +101,6 @@ def best_span(start: np.ndarray, end: np.ndarray, lo: int, hi: int, max_tokens: 
 
 
 _EDGE = " ,.;:"
-_WORD = re.compile(r"[\w’'-]+")
 
 
 def span_text(sentence: str, start_char: int, end_char: int, question: str) -> str:
@@ -116,7 +115,7 @@ def span_text(sentence: str, start_char: int, end_char: int, question: str) -> s
     """
     if not 0 <= start_char < end_char:
         return ""
-    asked = {w.lower() for w in _WORD.findall(question)}
+    asked = {w.lower() for w in tokens(question)}
     words = sentence[start_char:end_char].split()
 
     def bare(word: str) -> str:
