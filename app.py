@@ -132,6 +132,8 @@ def render_answer(answer: Any, turn: int) -> str:
             links = " ".join(_cite_link(turn, x.id) for x in cited)
             sources.append(f"{links} {_escape(c.title or c.doc_id)}{f' ({meta})' if meta else ''}")
         lines += ["", "Sources: " + " · ".join(sources)]
+    if answer.period:
+        lines += ["", f"<sub>🗓 {_escape(answer.period)}</sub>"]
     if answer.backend != "extractive":
         lines += ["", f"<sub>Written by {_escape(answer.backend)}; every sentence was checked against the source "
                       "it cites.</sub>"]
@@ -143,6 +145,10 @@ def render_body(text: str, turn: int) -> str:
     return re.sub(r"\\\[(\d+)\\\]", lambda m: _cite_link(turn, int(m.group(1))), _escape(text))
 
 
+# How a citation card says where an article's date came from (ingest.dates) when not from the record itself.
+DATE_SOURCES = {"url": "date from the URL", "page": "date from the page", "text": "date from the text"}
+
+
 def render_card(citation: Any, turn: int, article_text: str | None) -> str:
     """One source card for the side panel: title, source, date, URL, and the quote highlighted in its paragraph."""
     from rag.cite import quote_context
@@ -152,7 +158,9 @@ def render_card(citation: Any, turn: int, article_text: str | None) -> str:
         before, quote, after = quote_context(article_text, citation.start_char, citation.end_char)
     else:  # the article changed or left the index since this answer: the quote alone
         before, quote, after = "", citation.quote, ""
-    meta = " · ".join(e(x) for x in (citation.source, citation.published) if x)
+    dated = citation.published and (f"{citation.published} ({DATE_SOURCES[citation.published_source]})"
+                                    if citation.published_source in DATE_SOURCES else citation.published)
+    meta = " · ".join(e(x) for x in (citation.source, dated) if x)
     url = _safe_url(citation.url)
     link = (f'<div class="source-url"><a href="{e(url)}" target="_blank" rel="noopener noreferrer nofollow">{e(url)}'
             "</a></div>" if url else "")
@@ -195,7 +203,7 @@ def _history_pairs(history: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
 # -- chat ----------------------------------------------------------------------------------------------------
 def respond(message: str, history: list[dict[str, Any]], turns: list[str] | None, top_k: float = 5,
             sources: Sequence[str] | None = None, since: str = "", until: str = "", backend: str | None = None,
-            ) -> Iterator[tuple[str, list[dict[str, Any]], str, list[str]]]:
+            as_of: str = "") -> Iterator[tuple[str, list[dict[str, Any]], str, list[str]]]:
     """One chat turn, streamed: (textbox, chat history, side panel, per-turn source cards) after each step."""
     from rag.errors import RagError
     from rag.types import Answer, Filters
@@ -209,7 +217,7 @@ def respond(message: str, history: list[dict[str, Any]], turns: list[str] | None
     yield "", history, render_panel(turns), turns
     try:
         filters = Filters(sources=tuple(sources or ()), published_from=(since or "").strip(),
-                          published_to=(until or "").strip())
+                          published_to=(until or "").strip(), as_of=(as_of or "").strip())
     except ValueError as exc:
         history[-1] = {"role": "assistant", "content": f"⚠️ **Check the date filter.** {_escape(str(exc))}"}
         yield message, history, render_panel(turns), turns
@@ -252,9 +260,11 @@ class _EmptyIndex(Exception):
     pass
 
 
-def describe_filters(sources: Sequence[str] | None, since: str, until: str) -> str:
+def describe_filters(sources: Sequence[str] | None, since: str, until: str, as_of: str = "") -> str:
     """The line under the question box saying which filters narrow the search (empty when none do)."""
     parts = []
+    if (as_of or "").strip():
+        parts.append(f"asked as of {_escape(as_of.strip())} (later articles unseen)")
     if sources:
         parts.append("sources " + ", ".join(_escape(s) for s in sources))
     if (since or "").strip():
@@ -265,19 +275,22 @@ def describe_filters(sources: Sequence[str] | None, since: str, until: str) -> s
 
 
 def api_answer(question: str, top_k: int = 5, sources: list[str] | None = None, since: str = "",
-               until: str = "", backend: str = "") -> dict[str, Any]:
+               until: str = "", backend: str = "", as_of: str = "") -> dict[str, Any]:
     """The answer as data: text with [n] markers, citations with exact spans, abstained, short answer, support,
-    which backend wrote it and why the extractive answer stood in (fallback)."""
+    which backend wrote it, why the extractive answer stood in (fallback), and the period the question pointed
+    to (`period`, when it named one). `as_of`: the date the question is asked (default today)."""
     from dataclasses import asdict
 
     from rag.types import Filters
 
     answer = get_assistant().ask(question, top_k=int(top_k),
                                  filters=Filters(sources=tuple(sources or ()), published_from=since.strip(),
-                                                 published_to=until.strip()), backend=backend or None)
+                                                 published_to=until.strip(), as_of=as_of.strip()),
+                                 backend=backend or None)
     return {"text": answer.text, "abstained": answer.abstained, "short_answer": answer.short_answer,
             "support": round(answer.support, 3), "citations": [asdict(c) for c in answer.citations],
-            "backend": answer.backend, "fallback": answer.fallback, "timings_ms": answer.timings_ms}
+            "backend": answer.backend, "fallback": answer.fallback, "period": answer.period,
+            "timings_ms": answer.timings_ms}
 
 
 # -- corpus --------------------------------------------------------------------------------------------------
@@ -461,6 +474,10 @@ def build_ui() -> Any:
                                                   info="only articles from these sources (none: all)")
                             since = gr.Textbox(value="", label="Published from", placeholder="YYYY[-MM[-DD]]")
                             until = gr.Textbox(value="", label="Published until", placeholder="YYYY[-MM[-DD]]")
+                            as_of = gr.Textbox(value="", label="Questions are asked as of", elem_id="as-of",
+                                               placeholder="YYYY-MM-DD (empty: today)",
+                                               info="\"this week\" and \"recently\" are read from this date; "
+                                                    "articles published after it are not seen")
             with gr.Tab("Corpus", id="corpus"):
                 summary = gr.Markdown()
                 upload = gr.File(file_count="multiple", file_types=accepted_types(), label="Add articles",
@@ -477,14 +494,15 @@ def build_ui() -> Any:
                     pick = gr.Dropdown(choices=[], label="Document to delete", scale=4, elem_id="pick")
                     delete = gr.Button("Delete document", variant="stop", scale=1, elem_id="delete")
 
-        chat_in = [box, chatbot, turns, top_k, sources, since, until, backend]
+        chat_in = [box, chatbot, turns, top_k, sources, since, until, backend, as_of]
         chat_out = [box, chatbot, panel, turns]
         box.submit(respond, chat_in, chat_out, api_name="ask")
         send.click(respond, chat_in, chat_out, api_visibility="private")
         chatbot.example_select(_example_text(gr), None, box, api_visibility="private").then(
             respond, chat_in, chat_out, api_visibility="private")
         new_chat.click(lambda: ("", [], render_panel([]), []), None, chat_out, api_visibility="private")
-        gr.on([sources.change, since.change, until.change], describe_filters, [sources, since, until],
+        gr.on([sources.change, since.change, until.change, as_of.change], describe_filters,
+              [sources, since, until, as_of],
               active_filters, api_visibility="private", show_progress="hidden")
         view = [summary, table, pick, sources]
         bar = gr.Progress()  # Gradio hands each request its own tracker in place of this default

@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from ingest.dates import Dated, article_date, trusted
 from rag.errors import IngestError
 from rag.types import Article
 
@@ -154,12 +155,16 @@ def clean_text(
     path: str = "",
     title: str = "",
     source: str = "",
-    published: str = "",
+    published: Any = "",
     url: str = "",
     authors: tuple[str, ...] = (),
     find_title: bool = True,
+    page_date: Any = "",
 ) -> Article:
-    """Plain text -> Article. The first short line becomes the title unless one is given."""
+    """Plain text -> Article. The first short line becomes the title unless one is given.
+
+    `published` is the record's own date (any form ingest.dates.parse_date reads), `page_date` what the page's
+    markup says; the article's date is the first trusted one of those, the URL's and a dateline's."""
     text = normalise(raw)
     lines = text.split("\n")
     if find_title and not title:
@@ -176,14 +181,14 @@ def clean_text(
     body: list[str] = []
     tail: list[str] = []
     in_tail = False
+    credit_year = ""
     for line in lines:
         stripped = line.strip()
         if not in_tail:
             credit = parse_credit(stripped) if stripped else None
             if credit is not None:
-                credit_source, year = credit
-                source = source or credit_source
-                published = published or year
+                source = source or credit[0]
+                credit_year = credit_year or credit[1]
                 in_tail = True
                 continue
             if _COMMENTS_START_RE.match(stripped):
@@ -206,12 +211,16 @@ def clean_text(
     cleaned = normalise("\n".join(paragraphs))
     if not cleaned.strip():
         raise IngestError("no article text left after cleaning")
+    dated = article_date(published, url, page_date, text)
+    if not dated.published and trusted(credit_year):  # "(C)UNIAN 2022" at the end: a year, from the text
+        dated = Dated(credit_year, "text")
     return Article(
         id=doc_id,
         text=cleaned,
         title=title.strip(),
         source=source.strip(),
-        published=published.strip(),
+        published=dated.published,
+        published_source=dated.source,
         url=url.strip(),
         authors=tuple(a.strip() for a in authors if a and a.strip()),
         comments=tuple(_split_comments(tail)),
@@ -307,7 +316,7 @@ def clean_html(raw: str, *, doc_id: str, path: str = "", url: str = "") -> Artic
         path=path,
         title=data.get("title") or "",
         source=data.get("sitename") or "",
-        published=data.get("date") or "",
+        page_date=data.get("date") or "",
         url=data.get("url") or url,
         authors=tuple(a for a in re.split(r";|,", author) if a.strip()),
         find_title=not data.get("title"),

@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,19 +109,8 @@ def decode(data: bytes) -> str:
     return text
 
 
-def normalise_date(value: Any) -> str:
-    """ISO date (YYYY-MM-DD, YYYY-MM or YYYY) from common inputs; '' when it is not a date."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()[:10]
-    text = str(value).strip()
-    if re.fullmatch(r"(19|20)\d{2}(-\d{2}){0,2}", text):
-        return text
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
-    except ValueError:
-        return ""
+# The keys a JSONL record's date may have, first found wins (ingest.dates.parse_date reads the value).
+DATE_KEYS = ("published", "date", "publish_date", "published_at", "pubDate", "datePublished")
 
 
 def read_records(source: SourceFile, max_bytes: int, max_chars: int = 1_000_000,
@@ -190,7 +177,7 @@ def read_records(source: SourceFile, max_bytes: int, max_chars: int = 1_000_000,
             "title": str(obj.get("title") or ""),
             "url": str(obj.get("url") or ""),
             "source": str(obj.get("source") or ""),
-            "published": normalise_date(obj.get("published")),
+            "published": next((obj[k] for k in DATE_KEYS if obj.get(k) not in (None, "")), ""),
             "authors": tuple(str(a) for a in authors if a),
         }
         rid = str(record_id) if record_id not in (None, "") else f"{doc_id}#{lineno}"

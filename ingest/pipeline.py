@@ -40,7 +40,8 @@ from rag.types import Article, Chunk, IngestReport, SkippedFile, published_day
 
 log = logging.getLogger(__name__)
 
-CLEANER_VERSION = "1"  # bump when cleaning changes, so unchanged files are re-read
+# Bump when cleaning changes, so unchanged files are re-read. 2: dates from URLs, pages and datelines.
+CLEANER_VERSION = "2"
 _META_KEYS = ("doc_id", "title", "source", "published", "published_day", "chunk_index", "doc_hash")
 
 
@@ -57,7 +58,7 @@ def to_article(record: RawRecord) -> Article:
         path=record.path,
         title=str(meta.get("title", "")),
         source=str(meta.get("source", "")),
-        published=str(meta.get("published", "")),
+        published=meta.get("published", ""),
         url=str(meta.get("url", "")),
         authors=tuple(meta.get("authors", ())),
         find_title=not meta.get("title") and record.format != "jsonl",
@@ -66,7 +67,8 @@ def to_article(record: RawRecord) -> Article:
 
 def article_hash(article: Article, fingerprint: str) -> str:
     payload = json.dumps(
-        [fingerprint, article.text, article.title, article.source, article.published, article.url,
+        [fingerprint, article.text, article.title, article.source, article.published, article.published_source,
+         article.url,
          list(article.authors), list(article.comments), article.path],
         ensure_ascii=False,
     )

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ from rag.generate import ClaimVerifier, GroundedGenerator
 from rag.llm import describe, make_llm
 from rag.reading import Reader, Reading, Retrieval
 from rag.rerank import SentenceRanker, rerank_passages
-from rag.retrieve import Retriever, standalone_query
+from rag.retrieve import Retriever, standalone_query, widen_passages
 from rag.store import VectorIndex
+from rag.timeframe import TimeFrame, date_span, time_frame
 from rag.types import Answer, Article, Filters, IngestReport, Passage
 
 MAX_QUESTION_CHARS = 2000
@@ -37,6 +39,15 @@ def _clean_text(text: str) -> str:
     """Printable text: lone surrogates (which no encoder accepts) become U+FFFD, controls become spaces."""
     text = str(text or "").encode("utf-8", "replace").decode("utf-8") if text else ""
     return _CONTROL_RE.sub(" ", _ESCAPE_RE.sub(" ", text)).strip()
+
+
+def _full_day(prefix: str) -> str:
+    """The last day an ISO prefix covers ("2022-07" -> "2022-07-31"): a question asked as of a month or year is
+    asked at its end."""
+    span = date_span(prefix)
+    if span is None:
+        raise ValueError(f"not an ISO date: {prefix!r}")
+    return span[1].isoformat()
 
 
 def too_long(question: str) -> str:
@@ -135,16 +146,34 @@ class Assistant:
         query = query or standalone_query(question, history)
         if not re.search(r"\w", question):
             return Retrieval(question, query, (), (), {}, Reading((), 0.0))
-        pool = self.retriever.run(query, max(self.settings.candidate_pool, top_k), filters)
-        pool = collapse_duplicates(pool, self.preferred_sources)
-        return self._read(question, query, pool, top_k)
+        frame = self.time_frame(question, query, filters)
+        n = max(self.settings.candidate_pool, top_k)
+        pool = []
+        if frame is not None and frame.narrows:  # "last week": that week's articles, if the index has any
+            pool = self.retriever.run(query, n, frame.filters(filters), frame)
+        if not pool:
+            pool = self.retriever.run(query, n, filters, frame)
+        pool = collapse_duplicates(pool, self.preferred_sources, frame.as_of if frame else None)
+        return self._read(question, query, pool, top_k, frame, self.settings.passage_context_chars)
 
-    def _read(self, question: str, query: str, pool: Sequence[Passage], top_k: int) -> Retrieval:
+    def time_frame(self, question: str, query: str = "", filters: Filters | None = None) -> TimeFrame | None:
+        """The period the question points to, as of `filters.as_of` (else today); None with time_prior off.
+        A follow-up's own time words win over the previous question's."""
+        if not self.settings.time_prior:
+            return None
+        as_of = date.fromisoformat(_full_day(filters.as_of)) if filters and filters.as_of else date.today()
+        frame = time_frame(question, as_of)
+        return frame if frame.kind or not query or query == question else time_frame(query, as_of)
+
+    def _read(self, question: str, query: str, pool: Sequence[Passage], top_k: int,
+              frame: TimeFrame | None = None, context_chars: int = 0) -> Retrieval:
         articles = self.catalog.articles(p.doc_id for p in pool)
         # A follow-up is matched with the previous question's words; the answer type is the question's own.
         reading = self.reader.read(question, pool, articles, query)
-        top = rerank_passages(pool, reading.sentences)[:top_k]
-        return Retrieval(question, query, tuple(pool), tuple(top), articles, reading)
+        # The reader reads the pool as retrieved; the top passages handed on (to an LLM, a caller, the page)
+        # carry their neighbouring sentences too.
+        top = widen_passages(rerank_passages(pool, reading.sentences), articles, context_chars, limit=top_k)
+        return Retrieval(question, query, tuple(pool), tuple(top), articles, reading, frame)
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = (), top_k: int | None = None,
             filters: Filters | None = None, passages: Sequence[Passage] | None = None,
@@ -215,7 +244,8 @@ class Assistant:
             "answer": round((done - retrieved) * 1000, 1),
             "total": round((done - started) * 1000, 1),
         }
-        yield replace(answer, question=question, passages=tuple(top), timings_ms=timings)
+        yield replace(answer, question=question, passages=tuple(top), timings_ms=timings,
+                      period=_period(found.frame, answer))
 
     def _generator(self, backend: str) -> tuple[GroundedGenerator | None, str]:
         """(the LLM answerer for this backend, "") or (None, why the extractive answerer stands in)."""
@@ -230,8 +260,11 @@ class Assistant:
                 except RagError as exc:
                     return None, str(exc)
         verifier = ClaimVerifier(self.embed_model)
-        return GroundedGenerator(self._llm, verifier, describe(self.settings),
-                                 self.settings.max_answer_sentences), ""
+        s = self.settings
+        # The sources' share of the context window, at a conservative 3 characters a token: what is left after the
+        # answer's tokens and about 600 for the rules, the question and the sources' headings.
+        source_chars = max(2_000, 3 * (s.llm_context_window - s.llm_max_tokens - 600))
+        return GroundedGenerator(self._llm, verifier, describe(s), s.max_answer_sentences, source_chars), ""
 
     # -- the corpus ----------------------------------------------------------------------------------
     def documents(self) -> list[DocumentSummary]:
@@ -257,6 +290,13 @@ class Assistant:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _period(frame: TimeFrame | None, answer: Answer) -> str:
+    """The period the answer drew on, when the question named one and the answer cites a dated article."""
+    if frame is None or answer.abstained or not any(c.published for c in answer.citations):
+        return ""
+    return frame.describe()
 
 
 def make_reader(settings: Settings, ranker: SentenceRanker) -> Reader:

@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     doc_id TEXT PRIMARY KEY, doc_hash TEXT NOT NULL, path TEXT NOT NULL, title TEXT NOT NULL,
     source TEXT NOT NULL, published TEXT NOT NULL, url TEXT NOT NULL, authors TEXT NOT NULL,
-    text TEXT NOT NULL, comments TEXT NOT NULL, ingested_at REAL NOT NULL);
+    text TEXT NOT NULL, comments TEXT NOT NULL, ingested_at REAL NOT NULL,
+    published_source TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS chunks (
     chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, idx INTEGER NOT NULL,
     start_char INTEGER NOT NULL, end_char INTEGER NOT NULL);
@@ -93,6 +94,9 @@ class Catalog:
         self._db.create_function("published_day", 1, published_day, deterministic=True)
         with self._lock:
             self._db.executescript(_SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(documents)")}
+            if "published_source" not in columns:  # an index made before dates said where they came from
+                self._db.execute("ALTER TABLE documents ADD COLUMN published_source TEXT NOT NULL DEFAULT ''")
             if self.meta("keyword_index") != "1":  # an index made before the keyword index existed
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.execute("DELETE FROM chunks_fts")
@@ -145,14 +149,21 @@ class Catalog:
         return [FileRecord(r[0], r[1], r[2], tuple(json.loads(r[3]))) for r in rows]
 
     def doc_hashes(self, doc_ids: Iterable[str]) -> dict[str, str]:
-        ids = list(doc_ids)
+        return self._column("doc_hash", doc_ids)
+
+    def published(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        """Each document's date ("" when undated), without reading its text."""
+        return self._column("published", doc_ids)
+
+    def _column(self, column: str, doc_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(dict.fromkeys(doc_ids))
         out: dict[str, str] = {}
         with self._lock:
             for batch in _batches(ids):
                 marks = ",".join("?" * len(batch))
                 out.update(
                     self._db.execute(
-                        f"SELECT doc_id, doc_hash FROM documents WHERE doc_id IN ({marks})", batch
+                        f"SELECT doc_id, {column} FROM documents WHERE doc_id IN ({marks})", batch
                     ).fetchall()
                 )
         return out
@@ -167,7 +178,7 @@ class Catalog:
             for batch in _batches(ids):
                 marks = ",".join("?" * len(batch))
                 rows = self._db.execute(
-                    "SELECT doc_id, text, title, source, published, url, authors, comments, path "
+                    "SELECT doc_id, text, title, source, published, url, authors, comments, path, published_source "
                     f"FROM documents WHERE doc_id IN ({marks})",
                     batch,
                 ).fetchall()
@@ -175,6 +186,7 @@ class Catalog:
                     out[r[0]] = Article(
                         id=r[0], text=r[1], title=r[2], source=r[3], published=r[4], url=r[5],
                         authors=tuple(json.loads(r[6])), comments=tuple(json.loads(r[7])), path=r[8],
+                        published_source=r[9],
                     )
         return out
 
@@ -332,9 +344,9 @@ class Catalog:
                     a = w.article
                     self._db.execute(
                         "INSERT INTO documents (doc_id, doc_hash, path, title, source, published, url, authors, "
-                        "text, comments, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "text, comments, ingested_at, published_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (a.id, w.doc_hash, a.path, a.title, a.source, a.published, a.url,
-                         json.dumps(list(a.authors)), a.text, json.dumps(list(a.comments)), now),
+                         json.dumps(list(a.authors)), a.text, json.dumps(list(a.comments)), now, a.published_source),
                     )
                     self._db.executemany(
                         "INSERT INTO chunks (chunk_id, doc_id, idx, start_char, end_char) VALUES (?, ?, ?, ?, ?)",

@@ -15,7 +15,7 @@ def make_citation(number: int, article: Article, start_char: int, end_char: int,
     return Citation(
         id=number, doc_id=article.id, quote=article.text[start_char:end_char], start_char=start_char,
         end_char=end_char, title=article.title, url=article.url, source=article.source,
-        published=article.published, also_in=also_in,
+        published=article.published, also_in=also_in, published_source=article.published_source,
     )
 
 

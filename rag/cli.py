@@ -26,9 +26,11 @@ def answer_json(answer: Any) -> dict[str, Any]:
         "backend": answer.backend,
         "fallback": answer.fallback,
         "dropped": list(answer.dropped),
+        "period": answer.period,
         "citations": [
             {"id": c.id, "doc_id": c.doc_id, "title": c.title, "url": c.url, "source": c.source,
-             "published": c.published, "quote": c.quote, "start_char": c.start_char, "end_char": c.end_char,
+             "published": c.published, "published_source": c.published_source, "quote": c.quote,
+             "start_char": c.start_char, "end_char": c.end_char,
              "also_in": [_ref(r) for r in c.also_in]}
             for c in answer.citations
         ],
@@ -102,6 +104,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     assert answer is not None
     if answer.fallback:
         print(f"(the extractive answer: {answer.fallback})", file=sys.stderr)
+    if answer.period:
+        print(f"({answer.period})")
     for c in answer.citations:
         where = ", ".join(x for x in (c.title, c.source, c.published) if x)
         print(f"\n[{c.id}] {where}\n    {c.doc_id} [{c.start_char}:{c.end_char}]\n    “{c.quote}”")
@@ -150,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", action="append", metavar="NAME", help="only articles from this source (repeatable)")
     p.add_argument("--since", metavar="DATE", help="only articles published on or after DATE (YYYY[-MM[-DD]])")
     p.add_argument("--until", metavar="DATE", help="only articles published on or before DATE (YYYY[-MM[-DD]])")
-    p.add_argument("--as-of", metavar="DATE", help="ask as of DATE: articles published after it are not seen "
-                   "(undated ones are)")
+    p.add_argument("--as-of", metavar="DATE", help="ask as of DATE (default: today): articles published after it "
+                   "are not seen (undated ones are), and \"this week\", \"recently\" are read from it")
     p.add_argument("--backend", choices=ANSWER_BACKENDS,
                    help="who writes the answer (default: $RAG_ANSWER_BACKEND or extractive); see README, LLM backends")
     p.set_defaults(func=cmd_ask)

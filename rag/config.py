@@ -56,6 +56,11 @@ class Settings:
     retrieval: str = "hybrid"
     candidate_pool: int = 8
     top_k: int = 5
+    # The top passages (what `search` returns and an LLM backend reads) carry the whole sentences of their article
+    # within this many characters before and after the retrieved chunk (overlapping ones of one article merge).
+    # The extractive reader reads the pool as retrieved: widened, its best sentence was no better on the tuning
+    # split and reading took up to 40% longer (README, "Time and context").
+    passage_context_chars: int = 600
     max_answer_sentences: int = 2
     # Reading (rag/reading/): "lexical", the hand-fitted ranker and abstention (the default: measured better on
     # the held-out splits than the trained reader alone, README "Reading"), or "trained", the cross-encoder of
@@ -79,8 +84,12 @@ class Settings:
     # The hand-written composition rules of rag/answer.py (next, naming, antecedent, neighbour), comma-separated;
     # "default": the reader's own set, "none": no rule.
     answer_rules: str = "default"
-    # Near-duplicate passages (one wire story in several outlets) collapse to one: the earliest published,
-    # or the first of these sources (comma-separated) when present.
+    # Time (rag/timeframe.py): questions are asked as of Filters.as_of, else today; "this week", "in 2019" and
+    # the like point at a period, an explicit window narrows the date filter, and the ranking prefers articles
+    # published near the period (a prior fitted on the tuning split). False: dates only filter.
+    time_prior: bool = True
+    # Near-duplicate passages (one wire story in several outlets) collapse to one: the copy published nearest
+    # the question's date, or the first of these sources (comma-separated) when present.
     preferred_sources: str = ""
     # Generative answers (rag/generate.py): the backend, where it is, and how long to wait for it. Every
     # generated sentence is verified against the passage it cites; on failure the extractive answer is given.
@@ -104,6 +113,8 @@ class Settings:
             raise ConfigError(f"retrieval must be hybrid, dense or keyword, got {self.retrieval!r}")
         if self.candidate_pool < 1:
             raise ConfigError(f"candidate_pool must be at least 1, got {self.candidate_pool}")
+        if self.passage_context_chars < 0:
+            raise ConfigError(f"passage_context_chars must be 0 or more, got {self.passage_context_chars}")
         if self.top_k < 1:
             raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
         if self.reader not in READERS:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import date
 
 from rag.lexical import tokens
+from rag.timeframe import date_span
 from rag.types import Passage, SourceRef
 
 SHINGLE_WORDS = 4
@@ -31,16 +33,26 @@ def containment(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) ->
     return len(a & b) / min(len(a), len(b))
 
 
-def _preference(p: Passage, rank: int, preferred: Sequence[str]) -> tuple[int, int, str, int]:
-    """Sort key: a preferred source first (in the given order), then the earliest dated, then retrieval rank."""
+def _preference(p: Passage, rank: int, preferred: Sequence[str], as_of: date | None) -> tuple[int, int, float, str, int]:
+    """Sort key: a preferred source first (in the given order), then a dated copy, the one nearest `as_of`
+    (the earliest without it), then retrieval rank."""
     order = [s.lower() for s in preferred]
     pref = order.index(p.source.lower()) if p.source.lower() in order else len(order)
-    return (pref, 0 if p.published else 1, p.published or "", rank)
+    span = date_span(p.published)
+    if span is None:
+        return (pref, 1, 0.0, "", rank)
+    if as_of is None:
+        return (pref, 0, 0.0, p.published, rank)
+    first, last = span
+    distance = (first - as_of).days if first > as_of else max(0, (as_of - last).days)
+    return (pref, 0, float(distance), "", rank)
 
 
-def collapse_duplicates(passages: Sequence[Passage], preferred_sources: Sequence[str] = ()) -> list[Passage]:
+def collapse_duplicates(passages: Sequence[Passage], preferred_sources: Sequence[str] = (),
+                        as_of: date | None = None) -> list[Passage]:
     """One passage per group of near-identical passages from different articles, at the group's best rank.
-    The kept one is from a preferred source, else the earliest published; it lists the others in `duplicates`."""
+    The kept one is from a preferred source, else the one published nearest the question's date `as_of` (the
+    earliest without one); it lists the others in `duplicates`."""
     groups: list[list[int]] = []
     sigs = [shingles(p.text) for p in passages]
     for i, p in enumerate(passages):
@@ -52,7 +64,7 @@ def collapse_duplicates(passages: Sequence[Passage], preferred_sources: Sequence
             groups.append([i])
     out = []
     for group in groups:
-        keep = min(group, key=lambda i: _preference(passages[i], i, preferred_sources))
+        keep = min(group, key=lambda i: _preference(passages[i], i, preferred_sources, as_of))
         kept = passages[keep]
         others: dict[str, SourceRef] = {}
         for i in group:

@@ -51,17 +51,19 @@ def storage_error(what: str, directory: object, exc: BaseException) -> IndexStor
 def open_retrying_locks(open_once: Callable[[], T], what: str, directory: object,
                         errors: tuple[type[BaseException], ...] = (Exception,),
                         reset: Callable[[], None] = lambda: None, timeout_s: float = 30.0) -> T:
-    """`open_once()`, retried while SQLite says "database is locked", else its error as an IndexStorageError.
+    """`open_once()`, retried while SQLite says "database is locked" (or that a table it was creating "already
+    exists"), else its error as an IndexStorageError.
 
     Two processes opening a new index at once race through its set-up (switching to WAL, Chroma's schema), and
-    SQLite answers the loser at once, without waiting on its busy timeout. `reset()` runs after each failure."""
+    SQLite answers the loser at once, without waiting on its busy timeout; or the loser's schema migration finds
+    the winner's tables. `reset()` runs after each failure."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             return open_once()
         except errors as exc:
             reset()
-            if "locked" in str(exc) and time.monotonic() < deadline:
+            if ("locked" in str(exc) or "already exists" in str(exc)) and time.monotonic() < deadline:
                 time.sleep(0.05)
                 continue
             raise storage_error(what, directory, exc) from exc

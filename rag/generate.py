@@ -68,6 +68,27 @@ def withhold_instructions(text: str) -> str:
     return "".join(out) + text[last:] if out else text
 
 
+def fit_sources(passages: Sequence[Passage], max_chars: int) -> list[Passage]:
+    """The passages cut to fit `max_chars` of source text in all (the LLM's context window): each one over its
+    equal share loses whole sentences from both ends in turn, so that its middle (the retrieved chunk, which its
+    context surrounds) stays; at least one sentence is kept. Passages within the budget are returned as they are."""
+    if sum(len(p.text) for p in passages) <= max_chars:
+        return list(passages)
+    share = max(1, max_chars // len(passages))
+    out = []
+    for p in passages:
+        spans = sentence_spans(p.text)
+        front = True
+        while len(spans) > 1 and spans[-1][1] - spans[0][0] > share:
+            spans = spans[1:] if front else spans[:-1]
+            front = not front
+        if spans and len(p.text) > share:
+            start, end = spans[0][0], spans[-1][1]
+            p = replace(p, start_char=p.start_char + start, end_char=p.start_char + end, text=p.text[start:end])
+        out.append(p)
+    return out
+
+
 def build_prompt(question: str, passages: Sequence[Passage], max_sentences: int) -> tuple[str, str]:
     """(system, user) messages: the rules, then the numbered sources and the question."""
     blocks = []
@@ -204,11 +225,13 @@ class _Draft:
 class GroundedGenerator:
     """Answers with an LLM from numbered passages, keeping only the sentences verified against what they cite."""
 
-    def __init__(self, llm: Any, verifier: ClaimVerifier, where: str, max_sentences: int = 3) -> None:
+    def __init__(self, llm: Any, verifier: ClaimVerifier, where: str, max_sentences: int = 3,
+                 max_source_chars: int = 12_000) -> None:
         self.llm = llm
         self.verifier = verifier
         self.where = where
         self.max_sentences = max_sentences
+        self.max_source_chars = max_source_chars  # the sources' text in the prompt (fit_sources)
 
     def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """The follow-up question rewritten as a standalone one; BackendError when the LLM fails."""
@@ -239,6 +262,7 @@ class GroundedGenerator:
             yield (answer := fallback("no passages were retrieved")).text
             yield answer
             return
+        passages = fit_sources(passages, self.max_source_chars)  # what the LLM reads is what is verified against
         system, user = build_prompt(question, passages, self.max_sentences)
         draft = _Draft([], [], [])
         raw = ""

@@ -2,8 +2,9 @@
 
 Signals (all offline): embedding similarity of question and sentence; IDF-weighted coverage of the question's
 words by the sentence, and by the sentence with its preceding sentence and the article title (its context);
-overlap of the question's names and numbers; the passage's retrieval rank; and whether the sentence holds the
-kind of thing the question asks for (a number for "how many", a date for "when", a name for "who"/"where").
+overlap of the question's names and numbers; the passage's retrieval rank; whether the sentence holds the
+kind of thing the question asks for (a number for "how many", a date for "when", a name for "who"/"where");
+and how near its article's date is to the period the question points to (`Passage.recency`, rag/timeframe.py).
 A sentence that is itself a question never answers one (news quiz and FAQ pages repeat the question verbatim).
 The weights were fitted on a SQuAD 2.0 sample disjoint from the evaluation sample (`evals/tune.py`).
 """
@@ -20,12 +21,16 @@ from rag.lexical import STOPWORDS, answer_type, asking_part, has_type, is_questi
 from rag.sentences import sentence_spans
 from rag.types import Article, Passage
 
-FEATURES = ("dense", "coverage", "context", "names", "rank", "type")
+FEATURES = ("dense", "coverage", "context", "names", "rank", "type", "recency")
 # Fitted by evals/tune.py on 600 SQuAD 2.0 questions outside the evaluation sample and RealTime QA's June
 # questions (best sentence right 0.772 -> 0.787 against the hand-set weights before it; 0.792 since the
 # retrieval rank's weight went 0.02 -> 0.05 in a later refit).
+# The recency prior's weight (rag.timeframe; no effect on an undated corpus) is not fitted: on the tuning split
+# every weight from 0 to 2 scores the same (after retrieval's prior, RealTime QA's June pools hold only that
+# week's articles), so it is a judgement, 0.2: a sentence of an article a year older than the freshest in the
+# pool loses 0.14, a fifth of the dense similarity's weight.
 DEFAULT_WEIGHTS: dict[str, float] = {"dense": 0.7, "coverage": 0.5, "context": 0.3, "names": 0.05, "rank": 0.05,
-                                     "type": 0.0}
+                                     "type": 0.0, "recency": 0.2}
 # A sentence without what the question asks for (no number for "how many") can hardly answer it.
 TYPE_PENALTY = {"": 0.0, "number": 1.0, "date": 0.25, "person": 0.15, "place": 0.15}
 QUESTION_PENALTY = 1.0  # a sentence ending in "?"
@@ -118,6 +123,7 @@ class SentenceRanker:
         seen: set[tuple[str, int]] = set()
         cands: list[Candidate] = []
         contexts: list[str] = []
+        recency: list[float] = []
         for rank, p in enumerate(passages):
             article = articles[p.doc_id]
             previous = ""
@@ -127,6 +133,7 @@ class SentenceRanker:
                     seen.add((p.doc_id, start))
                     cands.append(Candidate(p.doc_id, start, end, text, rank))
                     contexts.append(f"{article.title} {article.published[:4]} {previous}")
+                    recency.append(p.recency)
                 previous = text
         if not cands:
             return []
@@ -142,7 +149,7 @@ class SentenceRanker:
         kind = answer_type(question)
         w = self.weights
         scored = []
-        for cand, context, sim in zip(cands, contexts, similarity, strict=False):
+        for cand, context, sim, prior in zip(cands, contexts, similarity, recency, strict=False):
             words = tokens(cand.text)
             own = {stem(t) for t in words}
             around = own | {stem(t) for t in tokens(context)}
@@ -154,6 +161,7 @@ class SentenceRanker:
                 len(names & lower) / len(names) if names else 0.0,
                 1.0 / (1 + cand.rank),
                 1.0 if has_type(cand.text, kind, question) else 0.0,
+                prior,
             )
             score = sum(w.get(name, 0.0) * f for name, f in zip(FEATURES, features, strict=True))
             if not features[5]:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from rag.catalog import Catalog
 from rag.config import RETRIEVAL_MODES
 from rag.lexical import STOPWORDS, tokens
+from rag.sentences import sentence_spans
 from rag.store import VectorIndex
-from rag.types import Filters, Passage
+from rag.timeframe import TimeFrame
+from rag.types import Article, Filters, Passage
 
 # Words that make a question lean on the previous turn ("did he", "that decision", "there").
 _ANAPHORA = frozenset(
@@ -18,10 +21,17 @@ _ANAPHORA = frozenset(
     "former latter same".split()
 )
 _OVERFETCH = 2  # Chroma may hold vectors of an interrupted ingest that the catalog does not serve
-# With filters, this many unfiltered nearest chunks are checked against them first: Chroma's filtered search
-# scans the metadata (65 ms on a 13k-chunk index, against 2 ms unfiltered), and most filters (a date cut, a big
-# source) keep most chunks. Only when too few of them pass is Chroma asked to filter.
+# With filters, this many (or twice the chunks wanted, if more) unfiltered nearest chunks are checked against
+# them first: Chroma's filtered search scans the metadata (65 ms on a 13k-chunk index, against 2 ms unfiltered),
+# and most filters (a date cut, a big source) keep most chunks. Only when too few of them pass is Chroma asked
+# to filter.
 _POSTFILTER_FETCH = 64
+# With a time frame, each list is fetched this many times deeper, so that the recency prior can lift an article
+# of the question's week over older ones on the same topic.
+TIME_FETCH = 4
+# The recency prior's weight in the fused score (reciprocal-rank units: rank 0 is worth 1/61, rank 10 1/71):
+# fitted by evals/tune.py on RealTime QA's June questions (its `recency` report).
+RECENCY_RRF_WEIGHT = 0.032
 
 
 def standalone_query(question: str, history: Sequence[tuple[str, str]] = ()) -> str:
@@ -52,7 +62,7 @@ class Retriever:
     `mode` is "hybrid" (default), "dense" or "keyword"; the last two exist to measure each side's share."""
 
     def __init__(self, embed_model: Any, vectors: VectorIndex, catalog: Catalog, mode: str = "hybrid",
-                 rrf_k: int = 60) -> None:
+                 rrf_k: int = 60, recency_weight: float = RECENCY_RRF_WEIGHT) -> None:
         if mode not in RETRIEVAL_MODES:
             raise ValueError(f"retrieval mode is hybrid, dense or keyword, not {mode!r}")
         self.embed_model = embed_model
@@ -60,25 +70,36 @@ class Retriever:
         self.catalog = catalog
         self.mode = mode
         self.rrf_k = rrf_k
+        self.recency_weight = recency_weight
 
-    def run(self, query: str, top_k: int, filters: Filters | None = None) -> list[Passage]:
+    def run(self, query: str, top_k: int, filters: Filters | None = None, frame: TimeFrame | None = None
+            ) -> list[Passage]:
+        """The top_k passages; with a time frame, fused scores gain `recency_weight` x each article's recency
+        prior, and each passage carries its prior relative to the freshest one returned (`Passage.recency`)."""
         if not re.search(r"\w", query) or top_k <= 0:
             return []
         filters = filters or Filters()
+        depth = top_k * (TIME_FETCH if frame is not None else 1)
         dense: list[str] = []
         keyword: list[str] = []
         if self.mode != "keyword":
             embedding = [float(x) for x in self.embed_model.encode([query])[0]]
-            dense = self._dense(embedding, top_k * _OVERFETCH, filters)
+            dense = self._dense(embedding, depth * _OVERFETCH, filters)
         if self.mode != "dense":
-            keyword = [cid for cid, _ in self.catalog.keyword_search(keyword_terms(query), top_k, filters.sources,
+            keyword = [cid for cid, _ in self.catalog.keyword_search(keyword_terms(query), depth, filters.sources,
                                                                    filters.day_range())]
         chunks = self.catalog.chunks(dense + keyword)  # live chunks only: Chroma may hold uncommitted vectors
+        dates = self.catalog.published(c.doc_id for c in chunks.values())
+        if not any(dates.values()):  # nothing dated, nothing for the prior to do: the lists as without a frame
+            dense, keyword = dense[: top_k * _OVERFETCH], keyword[:top_k]
         ranked: dict[str, float] = {}
         for ids in (dense, keyword):  # reciprocal rank fusion over each list's live chunks
             for rank, cid in enumerate(c for c in ids if c in chunks):
                 ranked[cid] = ranked.get(cid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
-        best = sorted(ranked, key=lambda c: -ranked[c])[:top_k]
+        prior = _priors(frame, {c: dates[chunks[c].doc_id] for c in ranked})
+        fused = {c: ranked[c] + self.recency_weight * prior[c] for c in ranked}
+        best = sorted(fused, key=lambda c: -fused[c])[:top_k]
+        freshest = max((prior[c] for c in best), default=0.0)
         articles = self.catalog.articles(chunks[c].doc_id for c in best)
         passages = []
         for cid in best:
@@ -86,8 +107,8 @@ class Retriever:
             a = articles[chunk.doc_id]
             passages.append(
                 Passage(doc_id=chunk.doc_id, chunk_id=chunk.id, text=chunk.text, start_char=chunk.start_char,
-                        end_char=chunk.end_char, score=round(ranked[cid], 5), title=a.title, url=a.url,
-                        source=a.source, published=a.published)
+                        end_char=chunk.end_char, score=round(fused[cid], 5), title=a.title, url=a.url,
+                        source=a.source, published=a.published, recency=round(prior[cid] - freshest, 4))
             )
         return passages
 
@@ -95,12 +116,22 @@ class Retriever:
         """The n nearest chunk ids that pass the filters, nearest first."""
         if not filters:
             return [cid for cid, _ in self.vectors.query(embedding, n)]
-        near = [cid for cid, _ in self.vectors.query(embedding, max(n, _POSTFILTER_FETCH))]
+        near = [cid for cid, _ in self.vectors.query(embedding, max(2 * n, _POSTFILTER_FETCH))]
         passed = self.catalog.admitted(near, filters.sources, filters.day_range())
         kept = [cid for cid in near if cid in passed]
         if len(kept) >= n:  # the same n Chroma's filtered search would give, among the live chunks
             return kept[:n]
         return [cid for cid, _ in self.vectors.query(embedding, n, where=filters.chroma_where())]
+
+
+def _priors(frame: TimeFrame | None, published: dict[str, str]) -> dict[str, float]:
+    """Each chunk's recency prior under the frame; an undated article's is the freshest dated one's (no date is
+    no evidence either way), and every prior is 0 without a frame."""
+    if frame is None:
+        return dict.fromkeys(published, 0.0)
+    dated = {c: frame.recency(p) for c, p in published.items()}
+    neutral = max((v for v in dated.values() if v is not None), default=0.0)
+    return {c: neutral if v is None else v for c, v in dated.items()}
 
 
 def keyword_terms(query: str) -> list[str]:
@@ -110,3 +141,45 @@ def keyword_terms(query: str) -> list[str]:
     ['requested', 'CSTO', 'troops', '2022']
     """
     return [t for t in tokens(query) if t.lower() not in STOPWORDS and (len(t) > 1 or t.isdigit())]
+
+
+def widen_passages(passages: Sequence[Passage], articles: Mapping[str, Article], context_chars: int,
+                   limit: int | None = None) -> list[Passage]:
+    """Each passage with the whole sentences of its article within `context_chars` before and after it, so
+    that the answer next to a retrieved chunk is read too; passages of one article that then overlap or touch
+    become one, at the first one's rank (its score the best of them). `limit`: stop after that many passages.
+    0 characters: the passages as they are."""
+    if context_chars <= 0:
+        return list(passages)[:limit]
+    out: list[Passage] = []
+    for p in passages:
+        if limit is not None and len(out) >= limit:
+            break
+        text = articles[p.doc_id].text
+        start, end = _context(text, p.start_char, p.end_char, context_chars)
+        touching = [i for i, q in enumerate(out)
+                    if q.doc_id == p.doc_id and start <= q.end_char + 1 and q.start_char <= end + 1]
+        if not touching:
+            out.append(replace(p, start_char=start, end_char=end, text=text[start:end]))
+            continue
+        first = out[touching[0]]  # every passage it touches becomes one, at the best rank among them
+        start = min([start] + [out[i].start_char for i in touching])
+        end = max([end] + [out[i].end_char for i in touching])
+        score = max([p.score] + [out[i].score for i in touching])
+        out[touching[0]] = replace(first, start_char=start, end_char=end, text=text[start:end], score=score)
+        out = [q for i, q in enumerate(out) if i not in touching[1:]]
+    return out
+
+
+def _context(text: str, start_char: int, end_char: int, chars: int) -> tuple[int, int]:
+    """The span widened by the whole sentences within `chars` on each side. Only the text around it is split:
+    a sentence cut by that window's edge (its first and last) is not whole, so it is not taken."""
+    low, high = max(0, start_char - chars - _SPLIT_MARGIN), min(len(text), end_char + chars + _SPLIT_MARGIN)
+    spans = sentence_spans(text, low, high)
+    whole = spans[1 if low > 0 else 0: len(spans) - 1 if high < len(text) else len(spans)]
+    start = min([start_char] + [s for s, e in whole if start_char - chars <= s and e <= start_char])
+    end = max([end_char] + [e for s, e in whole if end_char <= s and e <= end_char + chars])
+    return start, end
+
+
+_SPLIT_MARGIN = 400  # characters split beyond the window, so that its edge sentences are found whole

@@ -15,11 +15,12 @@ class Article:
     text: str
     title: str = ""
     source: str = ""
-    published: str = ""  # ISO date (YYYY-MM-DD or YYYY) or ""
+    published: str = ""  # ISO date (YYYY-MM-DD, YYYY-MM or YYYY) or ""
     url: str = ""
     authors: tuple[str, ...] = ()
     comments: tuple[str, ...] = ()
     path: str = ""  # the file it came from ("" for in-memory articles)
+    published_source: str = ""  # where the date came from: metadata, url, page, text (ingest.dates)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class Passage:
     source: str = ""
     published: str = ""
     duplicates: tuple[SourceRef, ...] = ()  # near-identical passages of other articles, collapsed into this one
+    # The time prior of its article's date for the question (rag.timeframe), relative to the freshest passage
+    # retrieved with it: 0 for that one (and for an undated article), down to -1 five years or more further away.
+    recency: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class Citation:
     source: str = ""
     published: str = ""
     also_in: tuple[SourceRef, ...] = ()  # the same text in other articles
+    published_source: str = ""  # where the date came from: metadata, url, page, text
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class Answer:
     backend: str = "extractive"  # what wrote the answer: "extractive", or the LLM backend (rag/llm.describe)
     fallback: str = ""  # why the extractive answer stands in for the configured LLM backend ("" if it does not)
     dropped: tuple[str, ...] = ()  # generated sentences left out because their citation did not support them
+    period: str = ""  # the period the question pointed to, when it named one ("this week: articles of …")
 
 
 def published_day(published: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,8 +109,13 @@ def test_abstention_model_moves_the_right_way() -> None:
 
 def test_search_reranks_passages_by_their_best_sentence(seed_assistant) -> None:
     passages = seed_assistant.search("How many police and National Guard officers were killed?", top_k=3)
-    assert len(passages) == 3 and "18 police and National Guard officers were killed" in passages[0].text
-    assert passages[0].score >= passages[1].score >= passages[2].score
+    assert "18 police and National Guard officers were killed" in passages[0].text
+    assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
+    # Widened by their neighbouring sentences, passages of the one article that would overlap are merged (the
+    # seed's short article becomes one passage): none repeats another's text.
+    assert 1 <= len(passages) <= 3
+    spans = sorted((p.start_char, p.end_char) for p in passages)
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(spans))
 
 
 @pytest.mark.parametrize(("question", "short"), [

@@ -70,6 +70,15 @@ def test_chat_and_answer_endpoints(tmp_path: Path, corpus_dir: Path) -> None:
         article = Assistant(index_dir=index).article(data["citations"][0]["doc_id"])
         c = data["citations"][0]
         assert article is not None and article.text[c["start_char"]:c["end_char"]] == c["quote"]
+        assert (c["published"], c["published_source"]) == ("2022", "text")  # "(C)UNIAN 2022" at its end
+
+        # Asked as of a date: a year named in the question is the period searched, and the answer says so;
+        # asked before the article was published, it is not seen.
+        data = client.predict("Who requested CSTO troops in 2022?", 3, [], "", "", "", "2023-01-01", api_name="/answer")
+        assert "Tokayev" in data["text"] and data["period"] == "in 2022: articles of 2022-01-01 to 2022-12-31"
+        _, history, _ = client.predict("Who requested CSTO troops?", [], 5, [], "", "", "extractive", "2021-12-31",
+                                       api_name="/ask")
+        assert "Not in the articles" in _message_text(history[-1]["content"])
 
 
 def test_unreachable_chroma_server_is_a_message_in_the_page(tmp_path: Path) -> None:
@@ -130,6 +139,20 @@ def test_render_escapes_article_html() -> None:
     card = render_card(citation, 1, "<img src=x onerror=alert(1)> and more text")
     assert "<img" not in card and "<b>" not in card and "javascript:" not in card
     assert "<mark>&lt;img src=x onerror=alert(1)&gt;</mark> and more text" in card
+
+
+def test_the_answer_names_its_period_and_the_card_where_its_date_came_from() -> None:
+    from app import describe_filters, render_answer, render_card
+    from rag.types import Answer, Citation
+
+    citation = Citation(1, "d", "Rates rose.", 0, 11, source="Wire", published="2022-06-16", published_source="url")
+    answer = Answer(question="q", text="Rates rose. [1]", abstained=False, citations=(citation,),
+                    period="this week: articles of 2022-06-09 to 2022-06-16")
+    assert "🗓 this week: articles of 2022-06-09 to 2022-06-16" in render_answer(answer, turn=1)
+    assert "Wire · 2022-06-16 (date from the URL)" in render_card(citation, 1, "Rates rose.")
+    plain = Citation(1, "d", "Rates rose.", 0, 11, source="Wire", published="2022-06-16", published_source="metadata")
+    assert "Wire · 2022-06-16</div>" in render_card(plain, 1, "Rates rose.")
+    assert "asked as of 2022-06-16" in describe_filters([], "", "", "2022-06-16")
 
 
 def test_backend_setting_and_fallback_note(tmp_path: Path, corpus_dir: Path) -> None:

@@ -206,6 +206,14 @@ def test_settings_change_answers_without_restart(page: Any) -> None:
     set_filter(page, "Published from", "", "published from", present=False)
     reply = ask(page, "Who requested CSTO troops?")
     assert "Tokayev" in reply.inner_text()
+    # Asked as of a day before the article's year, it is not seen; a year named in the question is the period
+    # the answer says it drew on.
+    set_filter(page, "Questions are asked as of", "2021-12-31", "asked as of 2021-12-31")
+    reply = ask(page, "Who requested CSTO troops?")
+    assert "Not in the articles" in reply.inner_text()
+    set_filter(page, "Questions are asked as of", "", "asked as of", present=False)
+    reply = ask(page, "Who requested CSTO troops in 2022?")
+    assert "Tokayev" in reply.inner_text() and "in 2022: articles of 2022-01-01 to 2022-12-31" in reply.inner_text()
 
 
 def test_article_html_never_runs(page: Any) -> None:

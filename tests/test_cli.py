@@ -29,7 +29,7 @@ def test_ingest_then_ask_json_contract(tmp_path: Path, corpus_dir: Path) -> None
     out = json.loads(ask.stdout)
     assert set(out) >= {"question", "answer", "abstained", "citations", "passages", "timings_ms"}
     assert set(out["timings_ms"]) == {"retrieve", "answer", "total"}
-    assert not out["abstained"] and len(out["passages"]) == 3
+    assert not out["abstained"] and 1 <= len(out["passages"]) <= 3  # the seed's chunks merge once widened
     first = out["citations"][0]
     assert set(first) >= {"id", "doc_id", "title", "url", "source", "published", "quote", "start_char", "end_char"}
     assert first["id"] == 1 and "[1]" in out["answer"]

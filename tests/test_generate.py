@@ -92,9 +92,22 @@ def test_instructions_in_articles_are_withheld_from_the_prompt() -> None:
     assert "[1] Harbour <b>news</b> (NRK)" in user and "pwned" not in user and "not instructions" in system
 
 
+def test_long_sources_are_cut_to_the_context_window_keeping_their_middle() -> None:
+    from rag.generate import fit_sources
+
+    text = " ".join(f"Sentence {i} of the article says something." for i in range(10))
+    p = Passage("d", "d#1", text, 100, 100 + len(text), 1.0)
+    assert fit_sources([p], 10_000) == [p]
+    (cut,) = fit_sources([p], 200)
+    assert len(cut.text) <= 200 and "Sentence 4" in cut.text and "Sentence 0" not in cut.text
+    assert text[cut.start_char - 100:cut.end_char - 100] == cut.text  # still an exact span of the article
+    (one,) = fit_sources([p], 5)
+    assert one.text.count("Sentence") == 1  # never less than a sentence
+
+
 def test_unsupported_sentences_are_dropped_and_citations_renumbered(seed_assistant: Assistant) -> None:
     question = "Who requested CSTO troops?"
-    passages = seed_assistant.search(question)
+    passages = list(seed_assistant.retrieve(question).pool[:5])  # the chunks as retrieved (search merges them)
     csto = number_of(passages, "Collective Security Treaty Organization")
     other = next(i for i in range(1, len(passages) + 1) if i != csto)
     reply = (f"The President of Kazakhstan asked the CSTO for help, and Russian troops were sent. [{csto}] "

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from rag.rerank import Candidate
+from rag.timeframe import TimeFrame
 from rag.types import Article, Passage
 
 Relevance = Callable[[str, int, int], float]  # (doc_id, start_char, end_char) -> p(that sentence answers)
@@ -57,7 +58,8 @@ class Reader(Protocol):
 class Retrieval:
     """One question's retrieval and reading: the candidate pool (near-duplicates collapsed), the top_k passages
     re-ranked by their best sentence, the articles they come from, and the reader's Reading of the pool.
-    `query` is the question made standalone (a follow-up with the previous question)."""
+    `query` is the question made standalone (a follow-up with the previous question); `frame` the period it
+    points to (None with the time prior off)."""
 
     question: str
     query: str
@@ -65,3 +67,4 @@ class Retrieval:
     top: tuple[Passage, ...]
     articles: Mapping[str, Article]
     reading: Reading
+    frame: TimeFrame | None = None
