@@ -38,7 +38,8 @@ _WEEKDAY = re.compile(r"\b(?:on|last|this past)\s+(" + "|".join(_WEEKDAYS) + r")
 # "new" only in lower case: "New York" is a place.
 _RECENT = re.compile(r"(?i:\b(?:recent|recently|latest|newest|newly|just|current|currently|now|upcoming|soon|"
                      r"this season|so far)\b)|\bnew\b")
-_YEAR = re.compile(r"\b(?:in|of|during|since|for|from)\s+(?:(" + _MONTH_RE + r")\s+)?((?:19|20)\d{2})\b", re.I)
+# "since 1984" and "from 2019" are not periods to search ("the first eruption since 1984" is this week's news).
+_YEAR = re.compile(r"\b(?:in|of|during|for)\s+(?:(" + _MONTH_RE + r")\s+)?((?:19|20)\d{2})\b", re.I)
 _MONTH_DAY = re.compile(r"\bon\s+(" + _MONTH_RE + r")\s+(\d{1,2})(?:st|nd|rd|th)?\b(?!,?\s*(?:19|20)\d{2})", re.I)
 
 RECENT_DAYS = 21  # "recently", "the new …": the three weeks before the question's date

@@ -69,6 +69,7 @@ def test_cleaned_articles_say_where_their_date_came_from() -> None:
     ("Who is the new prime minister?", "recent", "2022-05-27", "2022-06-17", False),
     ("Which city hosts the New York marathon?", "", "2022-05-17", "2022-06-17", False),
     ("Who will host the Olympics in 2032?", "", "2022-05-17", "2022-06-17", False),  # after the question's date
+    ("Which volcano erupted for the first time since 1984?", "", "2022-05-17", "2022-06-17", False),
 ])
 def test_time_words_resolve_against_the_question_date(question: str, kind: str, start: str, end: str,
                                                       narrows: bool) -> None:
