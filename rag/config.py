@@ -59,7 +59,7 @@ class Settings:
     # The top passages (what `search` returns and an LLM backend reads) carry the whole sentences of their article
     # within this many characters before and after the retrieved chunk (overlapping ones of one article merge).
     # The extractive reader reads the pool as retrieved: widened, its best sentence was no better on the tuning
-    # split and reading took up to 40% longer (README, "Time and context").
+    # split and reading took up to 55% longer (README, "Time").
     passage_context_chars: int = 600
     max_answer_sentences: int = 2
     # Reading (rag/reading/): "lexical", the hand-fitted ranker and abstention (the default: measured better on
