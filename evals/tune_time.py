@@ -39,27 +39,27 @@ def _gold_rank(passages: Any, articles: Any, gold: set[str]) -> float:
 def fit_recency(assistant: Any, cases: list[Any]) -> tuple[float, float]:
     """Print the grid; return the chosen (retrieval weight, ranking weight)."""
     rows = []
+    answerable = sum("answer-in-gold" in c.tags for c in cases)
     for rrf, rank in itertools.product(RRF_WEIGHTS, RANK_WEIGHTS):
         assistant.retriever.recency_weight = rrf
         assistant.ranker.weights["recency"] = rank
         hit1 = mrr_pool = mrr_top = best = refused = 0.0
-        answerable = [c for c in cases if "answer-in-gold" in c.tags]
         for c in cases:
             found = assistant.retrieve(c.question, filters=Filters(as_of=c.as_of))
             gold = {e.url for e in c.evidence}
             mrr_pool += _gold_rank(found.pool, found.articles, gold)
             mrr_top += _gold_rank(found.top, found.articles, gold)
             hit1 += _gold_rank(found.top[:1], found.articles, gold)
-            if c in answerable:
+            if "answer-in-gold" in c.tags:
                 b = found.reading.best
                 best += bool(b and any(contains(b.text, x) for x in c.answers))
                 refused += found.reading.support < assistant.reader.min_support
         n = len(cases)
-        rows.append((rrf, rank, hit1 / n, mrr_pool / n, mrr_top / n, best / len(answerable),
-                     refused / len(answerable)))
+        rows.append((rrf, rank, hit1 / n, mrr_pool / n, mrr_top / n, best / answerable,
+                     refused / answerable))
         print(f"retrieval {rrf:<6} ranking {rank:<4} hit@1 {hit1 / n:.3f}  MRR pool {mrr_pool / n:.3f}  "
-              f"MRR top {mrr_top / n:.3f}  best sentence {best / len(answerable):.3f}  "
-              f"refused {refused / len(answerable):.3f}", flush=True)
+              f"MRR top {mrr_top / n:.3f}  best sentence {best / answerable:.3f}  "
+              f"refused {refused / answerable:.3f}", flush=True)
     top = max(r[2] + r[4] for r in rows)
     rrf = min(r[0] for r in rows if r[2] + r[4] >= top - 0.005)
     at = [r for r in rows if r[0] == rrf]

@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from ingest.dates import Dated, article_date, trusted
+from ingest.dates import article_date
 from rag.errors import IngestError
 from rag.types import Article
 
@@ -211,9 +211,7 @@ def clean_text(
     cleaned = normalise("\n".join(paragraphs))
     if not cleaned.strip():
         raise IngestError("no article text left after cleaning")
-    dated = article_date(published, url, page_date, text)
-    if not dated.published and trusted(credit_year):  # "(C)UNIAN 2022" at the end: a year, from the text
-        dated = Dated(credit_year, "text")
+    dated = article_date(published, url, page_date, text, credit_year)
     return Article(
         id=doc_id,
         text=cleaned,

@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from rag.timeframe import date_span
+
 # Where `Article.published` came from; "" when the article has no trusted date.
 SOURCES = ("metadata", "url", "page", "text", "")
 
@@ -161,18 +163,18 @@ def trusted(published: str, now: datetime | None = None) -> bool:
     >>> [trusted(d, datetime(2022, 7, 1)) for d in ("2022-07-02", "2022-07-03", "1899-12-31", "2022", "")]
     [True, False, False, True, False]
     """
-    if not published:
+    span = date_span(published)
+    if span is None:
         return False
-    year, month, day = ([int(x) for x in published.split("-")] + [1, 1])[:3]
-    first = date(year, month, day)
+    first = span[0]
     latest = ((now or datetime.now(UTC)) + timedelta(days=1)).date()
     return date(1900, 1, 1) <= first <= latest
 
 
-def article_date(metadata: Any = "", url: str = "", page: Any = "", text: str = "",
+def article_date(metadata: Any = "", url: str = "", page: Any = "", text: str = "", credit_year: str = "",
                  now: datetime | None = None) -> Dated:
     """The first trusted date of: the record's metadata, the URL, the page (HTML metadata, as trafilatura's
-    htmldate finds it), a dateline in the text.
+    htmldate finds it), a dateline in the text, the year of its credit line ("(C)UNIAN 2022").
 
     >>> article_date("not a date", "https://e.com/2022/06/16/x", "", "")
     Dated(published='2022-06-16', source='url')
@@ -180,7 +182,8 @@ def article_date(metadata: Any = "", url: str = "", page: Any = "", text: str = 
     Dated(published='2022-06-15', source='text')
     """
     for source, found in (("metadata", lambda: parse_date(metadata)), ("url", lambda: date_in_url(url)),
-                          ("page", lambda: parse_date(page)), ("text", lambda: dateline_date(text))):
+                          ("page", lambda: parse_date(page)), ("text", lambda: dateline_date(text)),
+                          ("text", lambda: credit_year)):
         value = found()
         if trusted(value, now):
             return Dated(value, source)

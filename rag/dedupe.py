@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import date
 
 from rag.lexical import tokens
-from rag.timeframe import date_span
+from rag.timeframe import date_span, days_outside
 from rag.types import Passage, SourceRef
 
 SHINGLE_WORDS = 4
@@ -38,14 +38,11 @@ def _preference(p: Passage, rank: int, preferred: Sequence[str], as_of: date | N
     (the earliest without it), then retrieval rank."""
     order = [s.lower() for s in preferred]
     pref = order.index(p.source.lower()) if p.source.lower() in order else len(order)
-    span = date_span(p.published)
-    if span is None:
+    if date_span(p.published) is None:
         return (pref, 1, 0.0, "", rank)
     if as_of is None:
         return (pref, 0, 0.0, p.published, rank)
-    first, last = span
-    distance = (first - as_of).days if first > as_of else max(0, (as_of - last).days)
-    return (pref, 0, float(distance), "", rank)
+    return (pref, 0, days_outside(p.published, as_of, as_of) or 0.0, "", rank)
 
 
 def collapse_duplicates(passages: Sequence[Passage], preferred_sources: Sequence[str] = (),

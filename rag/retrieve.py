@@ -30,7 +30,7 @@ _POSTFILTER_FETCH = 64
 # of the question's week over older ones on the same topic.
 TIME_FETCH = 4
 # The recency prior's weight in the fused score (reciprocal-rank units: rank 0 is worth 1/61, rank 10 1/71):
-# fitted by evals/tune.py on RealTime QA's June questions (its `recency` report).
+# fitted by `python -m evals.tune_time` on RealTime QA's June questions.
 RECENCY_RRF_WEIGHT = 0.032
 
 

@@ -93,17 +93,8 @@ class TimeFrame:
         return Filters(base.sources, published_from, published_to, as_of)
 
     def days_outside(self, published: str) -> float | None:
-        """Days between the article's date (a day, month or year: its whole span) and the window; 0 inside,
-        None for an undated article."""
-        span = date_span(published)
-        if span is None:
-            return None
-        first, last = span
-        if last < self.start:
-            return float((self.start - last).days)
-        if first > self.end:
-            return float((first - self.end).days)
-        return 0.0
+        """Days between the article's date and the window (`days_outside`)."""
+        return days_outside(published, self.start, self.end)
 
     def recency(self, published: str) -> float | None:
         """The prior of an article's date: 0 inside the window, down to -1 five years or more outside it (log
@@ -133,6 +124,24 @@ def date_span(published: str) -> tuple[date, date] | None:
     except ValueError:
         return None
     return None
+
+
+def days_outside(published: str, start: date, end: date) -> float | None:
+    """Days between a date (a day, month or year: its whole span) and the window start..end; 0 when they
+    overlap, None for no date.
+
+    >>> [days_outside(d, date(2022, 6, 10), date(2022, 6, 17)) for d in ("2022-06-01", "2022-06", "2022-07-01", "")]
+    [9.0, 0.0, 14.0, None]
+    """
+    span = date_span(published)
+    if span is None:
+        return None
+    first, last = span
+    if last < start:
+        return float((start - last).days)
+    if first > end:
+        return float((first - end).days)
+    return 0.0
 
 
 def _month_end(year: int, month: int) -> date:
@@ -173,7 +182,7 @@ def time_frame(question: str, as_of: date) -> TimeFrame:
         return TimeFrame(as_of, date(as_of.year - 1, 1, 1), date(as_of.year - 1, 12, 31), "relative",
                          m.group(0).lower())
     m = _YEAR.search(question)
-    if m and int(m.group(2)) <= as_of.year:
+    if m:
         year = int(m.group(2))
         if m.group(1):
             month = _MONTHS.index(m.group(1).lower()) + 1
@@ -186,7 +195,6 @@ def time_frame(question: str, as_of: date) -> TimeFrame:
     m = _MONTH_DAY.search(question)
     if m:
         month, day_of_month = _MONTHS.index(m.group(1).lower()) + 1, int(m.group(2))
-        named: date | None = None
         for year in (as_of.year, as_of.year - 1):  # the last such day on or before as_of
             try:
                 named = date(year, month, day_of_month)
