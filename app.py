@@ -276,21 +276,18 @@ def describe_filters(sources: Sequence[str] | None, since: str, until: str, as_o
 
 def api_answer(question: str, top_k: int = 5, sources: list[str] | None = None, since: str = "",
                until: str = "", backend: str = "", as_of: str = "") -> dict[str, Any]:
-    """The answer as data: text with [n] markers, citations with exact spans, abstained, short answer, support,
-    which backend wrote it, why the extractive answer stood in (fallback), and the period the question pointed
-    to (`period`, when it named one). `as_of`: the date the question is asked (default today)."""
-    from dataclasses import asdict
-
+    """The answer as data (rag.serialize.answer_to_dict, without the passages; the same shape as
+    `rag ask --json`): text with [n] markers (`answer`), citations with exact spans, abstained, short answer,
+    support, which backend wrote it, why the extractive answer stood in (fallback), and the period the question
+    pointed to (`period`, when it named one). `as_of`: the date the question is asked (default today)."""
+    from rag.serialize import answer_to_dict
     from rag.types import Filters
 
     answer = get_assistant().ask(question, top_k=int(top_k),
                                  filters=Filters(sources=tuple(sources or ()), published_from=since.strip(),
                                                  published_to=until.strip(), as_of=as_of.strip()),
                                  backend=backend or None)
-    return {"text": answer.text, "abstained": answer.abstained, "short_answer": answer.short_answer,
-            "support": round(answer.support, 3), "citations": [asdict(c) for c in answer.citations],
-            "backend": answer.backend, "fallback": answer.fallback, "period": answer.period,
-            "timings_ms": answer.timings_ms}
+    return answer_to_dict(answer, passages=False)
 
 
 # -- corpus --------------------------------------------------------------------------------------------------
@@ -363,12 +360,14 @@ def corpus_view() -> tuple[Any, ...]:
     """(summary, document table, delete choices, source filter choices) as they are now."""
     import gradio as gr
 
+    from rag.errors import RagError
+
     try:
         assistant = get_assistant()
         stats = assistant.stats()
         docs = assistant.documents()
         sources = assistant.sources()
-    except Exception as exc:  # RagError, shown in the page
+    except RagError as exc:  # shown in the page
         return _problem(exc), [], gr.update(choices=[], value=None), gr.update()
     summary = (f"**{stats['documents']} documents, {stats['chunks']} chunks** in `{assistant.settings.index_dir}`"
                if stats["documents"] else "**The index is empty.** Upload articles below.")
@@ -436,9 +435,11 @@ def build_ui() -> Any:
 
     from rag.llm import describe
 
+    from rag.errors import RagError
+
     try:
         settings = get_assistant().settings
-    except Exception:  # shown on first use instead
+    except RagError:  # shown on first use instead
         from rag.config import Settings
 
         settings = Settings()

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from evals.gold import Evidence, GoldCase
+from rag.serialize import answer_to_dict
+from rag.types import Answer
 
 _ARTICLES_RE = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation) | set("“”‘’«»–—…")
@@ -60,13 +62,13 @@ def _quote_overlaps(quote: str, evidence: Evidence) -> bool:
     return bool(a and b) and (a in b or b in a)
 
 
-def score_case(case: GoldCase, answer: Any, ranked: Sequence[Any], articles: Mapping[str, Any],
+def score_case(case: GoldCase, answer: Answer, ranked: Sequence[Any], articles: Mapping[str, Any],
                ks: Iterable[int]) -> dict[str, Any]:
     """One case's results. `ranked` are passages for the retrieval metrics (up to max k)."""
     result: dict[str, Any] = {"id": case.id, "question": case.question, "answerable": case.answerable,
-                              "tags": list(case.tags), "abstained": answer.abstained, "answer": answer.text,
+                              "tags": list(case.tags), "abstained": answer.abstained,
                               "short_answer": answer.short_answer, "latency_ms": answer.timings_ms.get("total", 0.0),
-                              "support": getattr(answer, "support", 0.0)}
+                              "support": answer.support, "response": answer_to_dict(answer, passages=False)}
     spans_ok = [articles[c.doc_id].text[c.start_char:c.end_char] == c.quote if c.doc_id in articles else False
                 for c in answer.citations]
     result["citations"] = len(answer.citations)

@@ -193,7 +193,7 @@ def write_reports(out: Path, report: dict[str, Any], table: str, comparison: str
     failures = [r for r in report["results"] if (r["answerable"] and not r.get("correct")) or (not r["answerable"] and not r["abstained"])]
     lines += ["", f"## Misses ({len(failures)})", ""]
     for r in failures[:200]:
-        lines.append(f"- `{r['id']}` {r['question']} → {r['answer'][:300]}")
+        lines.append(f"- `{r['id']}` {r['question']} → {r['response']['answer'][:300]}")
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 

@@ -216,22 +216,23 @@ class Ingestor:
             done_files, shown = 0, 0  # files finished; bytes of the current file shown on the bar
             try:
                 seen: dict[str, Article] = {}
-                for kind, source, payload in reader:
-                    if kind == "article" and payload.id in seen:
+                for event in reader:
+                    source = event.source
+                    if isinstance(event, ArticleRead) and event.article.id in seen:
                         report.skipped.append(SkippedFile(str(source.path), f"a second document with id "
-                                                          f"{payload.id!r} (the first is kept)"))
-                    elif kind == "article":
-                        self._add_article(payload, batch, report)
-                        seen[payload.id] = payload
-                        step = min(len(payload.text), source.size - shown)
+                                                          f"{event.article.id!r} (the first is kept)"))
+                    elif isinstance(event, ArticleRead):
+                        self._add_article(event.article, batch, report)
+                        seen[event.article.id] = event.article
+                        step = min(len(event.article.text), source.size - shown)
                         bar.update(step)
                         shown += step
-                    elif kind == "unchanged":
-                        report.unchanged += int(payload)
-                    elif kind in ("skipped", "failed"):
-                        report.skipped.append(payload)
-                    if kind in ("unchanged", "end", "failed"):
-                        if kind == "end":
+                    elif isinstance(event, FileUnchanged):
+                        report.unchanged += event.documents
+                    elif isinstance(event, (RecordSkipped, FileFailed)):
+                        report.skipped.append(event.skipped)
+                    if isinstance(event, (FileUnchanged, FileEnd, FileFailed)):
+                        if isinstance(event, FileEnd):
                             self._end_file(source, seen, batch)
                         bar.update(source.size - shown)
                         seen, shown = {}, 0
@@ -239,7 +240,7 @@ class Ingestor:
                         if on_file is not None:
                             on_file(done_files, len(files))
                     if batch.chars >= self.batch_chars:
-                        if kind == "article":  # mid-file: its documents so far go with a provisional record
+                        if isinstance(event, ArticleRead):  # mid-file: its documents so far go with a provisional record
                             self._provisional_file(source, seen, batch)
                         self._flush(batch, report)
                         batch = _Batch()
@@ -412,21 +413,64 @@ def _progress(total_bytes: int, enabled: bool | None) -> Any:
                 disable=(not sys.stderr.isatty()) if enabled is None else not enabled)
 
 
-class _Reader:
-    """Reads and cleans files on a background thread, a bounded queue ahead of the consumer.
+@dataclass(frozen=True)
+class FileUnchanged:
+    """A file skipped because it is as last ingested (size, mtime, pipeline): its documents are kept."""
 
-    Yields (kind, source, payload): ("unchanged", f, n_docs), ("article", f, Article), ("skipped", f, SkippedFile),
-    ("failed", f, SkippedFile) for a file that could not be read at all, ("end", f, None) after its last article."""
+    source: SourceFile
+    documents: int
+
+
+@dataclass(frozen=True)
+class ArticleRead:
+    source: SourceFile
+    article: Article
+
+
+@dataclass(frozen=True)
+class RecordSkipped:
+    """One record of a file could not be used (the file's other records go on)."""
+
+    source: SourceFile
+    skipped: SkippedFile
+
+
+@dataclass(frozen=True)
+class FileFailed:
+    """A file that could not be read at all."""
+
+    source: SourceFile
+    skipped: SkippedFile
+
+
+@dataclass(frozen=True)
+class FileEnd:
+    """After a file's last article."""
+
+    source: SourceFile
+
+
+ReadEvent = FileUnchanged | ArticleRead | RecordSkipped | FileFailed | FileEnd
+
+
+@dataclass(frozen=True)
+class _Finished:
+    error: BaseException | None = None  # raised in the consumer's thread
+
+
+class _Reader:
+    """Reads and cleans files on a background thread, a bounded queue ahead of the consumer; yields the
+    ReadEvents of each file in order."""
 
     def __init__(self, files: Sequence[SourceFile], read: Callable[[SourceFile], Iterator[Article | SkippedFile]],
                  unchanged: Callable[[SourceFile], int | None], ahead: int = 64) -> None:
-        self._queue: queue.Queue[tuple[str, Any, Any]] = queue.Queue(maxsize=ahead)
+        self._queue: queue.Queue[ReadEvent | _Finished] = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._produce, args=(files, read, unchanged), daemon=True,
                                         name="ingest-reader")
         self._thread.start()
 
-    def _put(self, item: tuple[str, Any, Any]) -> bool:
+    def _put(self, item: ReadEvent | _Finished) -> bool:
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
@@ -441,31 +485,31 @@ class _Reader:
             for source in files:
                 count = unchanged(source)
                 if count is not None:
-                    if not self._put(("unchanged", source, count)):
+                    if not self._put(FileUnchanged(source, count)):
                         return
                     continue
                 try:
                     for item in read(source):
-                        kind = "skipped" if isinstance(item, SkippedFile) else "article"
-                        if not self._put((kind, source, item)):
+                        event = RecordSkipped(source, item) if isinstance(item, SkippedFile) else ArticleRead(source, item)
+                        if not self._put(event):
                             return
                 except IngestError as exc:
-                    self._put(("failed", source, SkippedFile(str(source.path), str(exc))))
+                    self._put(FileFailed(source, SkippedFile(str(source.path), str(exc))))
                     continue
-                if not self._put(("end", source, None)):
+                if not self._put(FileEnd(source)):
                     return
-            self._put(("done", None, None))
+            self._put(_Finished())
         except BaseException as exc:  # surfaced in the consumer's thread
-            self._put(("error", None, exc))
+            self._put(_Finished(exc))
 
-    def __iter__(self) -> Iterator[tuple[str, Any, Any]]:
+    def __iter__(self) -> Iterator[ReadEvent]:
         while True:
-            kind, source, payload = self._queue.get()
-            if kind == "done":
+            item = self._queue.get()
+            if isinstance(item, _Finished):
+                if item.error is not None:
+                    raise item.error
                 return
-            if kind == "error":
-                raise payload
-            yield kind, source, payload
+            yield item
 
     def close(self) -> None:
         self._stop.set()

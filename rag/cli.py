@@ -15,39 +15,6 @@ from rag.errors import RagError
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED_GATE = 0, 1, 2, 3
 
 
-def answer_json(answer: Any) -> dict[str, Any]:
-    """The `rag ask --json` object (a contract other parts of the product rely on)."""
-    return {
-        "question": answer.question,
-        "answer": answer.text,
-        "abstained": answer.abstained,
-        "short_answer": answer.short_answer,
-        "support": answer.support,
-        "backend": answer.backend,
-        "fallback": answer.fallback,
-        "dropped": list(answer.dropped),
-        "period": answer.period,
-        "citations": [
-            {"id": c.id, "doc_id": c.doc_id, "title": c.title, "url": c.url, "source": c.source,
-             "published": c.published, "published_source": c.published_source, "quote": c.quote,
-             "start_char": c.start_char, "end_char": c.end_char,
-             "also_in": [_ref(r) for r in c.also_in]}
-            for c in answer.citations
-        ],
-        "passages": [
-            {"doc_id": p.doc_id, "chunk_id": p.chunk_id, "title": p.title, "url": p.url, "text": p.text,
-             "score": p.score, "start_char": p.start_char, "end_char": p.end_char, "source": p.source,
-             "published": p.published, "duplicates": [_ref(r) for r in p.duplicates]}
-            for p in answer.passages
-        ],
-        "timings_ms": answer.timings_ms,
-    }
-
-
-def _ref(ref: Any) -> dict[str, str]:
-    return {"doc_id": ref.doc_id, "title": ref.title, "source": ref.source, "url": ref.url, "published": ref.published}
-
-
 def filters_from_args(args: argparse.Namespace) -> Any:
     """--source/--since/--until/--as-of as Filters; a malformed date is a usage error."""
     from rag.types import Filters
@@ -91,8 +58,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     assistant = _assistant(args)
     if args.json:
+        from rag.serialize import answer_to_dict
+
         answer = assistant.ask(args.question, filters=filters_from_args(args))
-        print(json.dumps(answer_json(answer), ensure_ascii=False))
+        print(json.dumps(answer_to_dict(answer), ensure_ascii=False))
         return EXIT_OK
     answer = None
     for event in assistant.ask_stream(args.question, filters=filters_from_args(args)):

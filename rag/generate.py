@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from rag.errors import BackendError
 from rag.cite import make_citation
 from rag.lexical import STOPWORDS, content_stems, stem, tokens
 from rag.llm import chat_messages, complete_chat, stream_chat
@@ -276,7 +277,7 @@ class GroundedGenerator:
                     yield text
                 if len(draft.sentences) >= self.max_sentences:
                     break
-        except Exception as exc:  # BackendError: the backend failed or timed out
+        except BackendError as exc:  # the backend failed or timed out (a bug in verification raises)
             if not draft.sentences:
                 yield (answer := fallback(str(exc))).text
                 yield answer

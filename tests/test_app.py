@@ -75,7 +75,7 @@ def test_chat_and_answer_endpoints(tmp_path: Path, corpus_dir: Path) -> None:
         # Asked as of a date: a year named in the question is the period searched, and the answer says so;
         # asked before the article was published, it is not seen.
         data = client.predict("Who requested CSTO troops in 2022?", 3, [], "", "", "", "2023-01-01", api_name="/answer")
-        assert "Tokayev" in data["text"] and data["period"] == "in 2022: articles of 2022-01-01 to 2022-12-31"
+        assert "Tokayev" in data["answer"] and data["period"] == "in 2022: articles of 2022-01-01 to 2022-12-31"
         _, history, _ = client.predict("Who requested CSTO troops?", [], 5, [], "", "", "extractive", "2021-12-31",
                                        api_name="/ask")
         assert "Not in the articles" in _message_text(history[-1]["content"])
@@ -123,7 +123,7 @@ def test_login_when_credentials_are_set(tmp_path: Path, corpus_dir: Path) -> Non
             Client(url, verbose=False, auth=("editor", "wrong"))
         client = Client(url, verbose=False, auth=("editor", "s3cret-pass"))
         data = client.predict("Who requested CSTO troops?", 5, [], "", "", api_name="/answer")
-        assert "Tokayev" in data["text"]
+        assert "Tokayev" in data["answer"]
     assert "s3cret-pass" not in (tmp_path / "app.log").read_text()
 
 

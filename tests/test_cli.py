@@ -27,7 +27,7 @@ def test_ingest_then_ask_json_contract(tmp_path: Path, corpus_dir: Path) -> None
     ask = _rag("ask", "who requested CSTO troops?", "--index", index, "--json", "--top-k", "3")
     assert ask.returncode == 0, ask.stderr
     out = json.loads(ask.stdout)
-    assert set(out) >= {"question", "answer", "abstained", "citations", "passages", "timings_ms"}
+    assert out["schema"] == 1 and set(out) >= {"question", "answer", "abstained", "citations", "passages", "timings_ms"}
     assert set(out["timings_ms"]) == {"retrieve", "answer", "total"}
     assert not out["abstained"] and 1 <= len(out["passages"]) <= 3  # the seed's chunks merge once widened
     first = out["citations"][0]

@@ -93,6 +93,9 @@ def test_a_right_cited_answer_scores_on_every_axis() -> None:
     assert (r["doc_rank"], r["hit@1"], r["hit@3"], r["answer_in_top@1"], r["answer_in_top@3"]) == (2, False, True, False, True)
     assert r["recall@1"] == 0.0 and r["recall@3"] == 1.0
     assert aggregate([r], [1, 3])["mrr"] == 0.5
+    # The report keeps the answer in the shape `rag ask --json` and `/answer` give (rag.serialize), passages aside.
+    assert r["response"]["schema"] == 1 and r["response"]["answer"] == answer.text and "passages" not in r["response"]
+    assert r["response"]["citations"][0]["quote"] == "Tokayev asked the CSTO for help."
 
 
 def test_a_collapsed_copy_of_the_gold_article_counts_as_a_hit() -> None:
