@@ -234,11 +234,11 @@ def respond(message: str, history: list[dict[str, Any]], turns: list[str] | None
             if isinstance(event, Answer):
                 answer = event
                 break
-            for partial in _reveal(event):  # verified text: an LLM's sentences arrive checked, one at a time
+            for partial in _reveal(event.text):  # verified text: an LLM's sentences arrive checked, one at a time
                 history[-1] = {"role": "assistant", "content": render_body(shown + partial, turn) + " ▌"}
                 yield "", history, render_panel(turns), turns
                 time.sleep(STREAM_DELAY_S)
-            shown += event
+            shown += event.text
         assert answer is not None
         articles = {c.doc_id: assistant.article(c.doc_id) for c in answer.citations}
     except _EmptyIndex:
@@ -433,9 +433,8 @@ def _example_text(gr: Any) -> Callable[..., str]:
 def build_ui() -> Any:
     import gradio as gr
 
-    from rag.llm import describe
-
     from rag.errors import RagError
+    from rag.llm import describe
 
     try:
         settings = get_assistant().settings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from rag.cite import make_citation
 from rag.lexical import PAST_FORMS, STOPWORDS, answer_type, content_stems, is_question, stem, tokens
@@ -11,7 +11,7 @@ from rag.places import PLACE_KINDS, places
 from rag.reading import Reading
 from rag.rerank import Candidate
 from rag.sentences import sentence_spans
-from rag.types import Answer, Article, Citation, Passage
+from rag.types import Answer, AnswerPiece, Article, Citation, Passage
 
 REFUSAL = "The articles in the corpus don't say."
 
@@ -59,10 +59,23 @@ class ExtractiveAnswerer:
 
     def run(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
             reading: Reading) -> Answer:
+        return self.compose(question, passages, articles, reading)[0]
+
+    def stream(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
+               reading: Reading) -> Iterator[AnswerPiece | Answer]:
+        """The answer's pieces (each cited sentence, or the refusal), then the Answer."""
+        answer, pieces = self.compose(question, passages, articles, reading)
+        yield from pieces
+        yield answer
+
+    def compose(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
+                reading: Reading) -> tuple[Answer, list[AnswerPiece]]:
+        """The Answer and the pieces its text is made of."""
         ranked = reading.sentences
         support = reading.support
         if not ranked or support < self.min_support:
-            return Answer(question=question, text=REFUSAL, abstained=True, passages=tuple(passages), support=support)
+            return (Answer(question=question, text=REFUSAL, abstained=True, passages=tuple(passages), support=support),
+                    [AnswerPiece(REFUSAL)])
         best = ranked[0]
         chosen = [best]
         for cand in ranked[1 : self.max_sentences]:
@@ -97,14 +110,15 @@ class ExtractiveAnswerer:
         if neighbour is not None:
             chosen = sorted([best, neighbour], key=lambda c: c.start_char)
         citations: list[Citation] = []
-        parts: list[str] = []
+        pieces: list[AnswerPiece] = []
         for number, cand in enumerate(chosen, start=1):
             also_in = next((p.duplicates for p in passages
                             if p.doc_id == cand.doc_id and p.start_char <= cand.start_char < p.end_char), ())
             citations.append(make_citation(number, articles[cand.doc_id], cand.start_char, cand.end_char, also_in))
-            parts.append(f"{cand.text} [{number}]")
-        return Answer(question=question, text=" ".join(parts), abstained=False, citations=tuple(citations),
-                      passages=tuple(passages), short_answer=short, support=support)
+            pieces.append(AnswerPiece(f"{' ' if pieces else ''}{cand.text} [{number}]", (number,)))
+        return (Answer(question=question, text="".join(p.text for p in pieces), abstained=False,
+                       citations=tuple(citations), passages=tuple(passages), short_answer=short, support=support),
+                pieces)
 
 
 def _antecedent_sentence(question: str, best: Candidate, article: Article) -> tuple[Candidate, str] | None:

@@ -18,14 +18,14 @@ from rag.config import Settings
 from rag.dedupe import collapse_duplicates
 from rag.embed import Encoder, choose_backend, model_id
 from rag.errors import RagError
-from rag.generate import ClaimVerifier, GroundedGenerator
+from rag.generate import AnswerGenerator, ClaimVerifier, GroundedGenerator
 from rag.llm import describe, make_llm
 from rag.reading import Reader, Reading, Retrieval
 from rag.rerank import SentenceRanker, rerank_passages
-from rag.retrieve import Retriever, standalone_query, widen_passages
+from rag.retrieve import PassageRetriever, Retriever, standalone_query, widen_passages
 from rag.store import VectorIndex
 from rag.timeframe import TimeFrame, date_span, time_frame
-from rag.types import Answer, Article, Filters, IngestReport, Passage
+from rag.types import Answer, AnswerPiece, Article, Filters, IngestReport, Passage
 
 MAX_QUESTION_CHARS = 2000
 EMPTY_QUESTION = "Ask a question about the articles in the corpus."
@@ -59,10 +59,19 @@ class Assistant:
     """Grounded question answering over an index of news articles.
 
     Usage: `Assistant(index_dir=".rag").ingest(["corpus/"])`, then `.ask("Who requested CSTO troops?")`.
+
+    Its parts are built from the settings unless given: `retriever` (a rag.retrieve.PassageRetriever),
+    `reader` (a rag.reading.Reader, or the name of one), `generator` (a rag.generate.AnswerGenerator that writes
+    answers instead of the extractive answerer), or `llm` (any llama-index LLM, which the default
+    GroundedGenerator prompts and verifies). With a generator or an llm, answers come from it unless
+    `backend="extractive"` is asked for. docs/ARCHITECTURE.md shows each seam with an example.
     """
 
     def __init__(self, index_dir: str | os.PathLike[str] | None = None, *, settings: Settings | None = None,
-                 reader: Reader | str | None = None, **overrides: Any) -> None:
+                 retriever: PassageRetriever | None = None, reader: Reader | str | None = None,
+                 generator: AnswerGenerator | None = None, llm: Any = None, **overrides: Any) -> None:
+        if generator is not None and llm is not None:
+            raise ValueError("give a generator or an llm, not both (the generator brings its own LLM)")
         if isinstance(reader, str):  # the setting's name ("trained", "lexical"), as any other override
             overrides["reader"], reader = reader, None
         base = settings if settings is not None else Settings.from_env()
@@ -82,13 +91,19 @@ class Assistant:
              "collection": s.collection, "embed_max_tokens": max_tokens}
         )
         self.vectors = VectorIndex(Path(s.index_dir), s.collection, embed_id, s.chroma_url, s.chroma_timeout_s)
-        self.retriever = Retriever(self.embed_model, self.vectors, self.catalog, mode=s.retrieval)
+        self.retriever: PassageRetriever = (retriever if retriever is not None else
+                                            Retriever(self.embed_model, self.vectors, self.catalog, mode=s.retrieval))
         self.ranker = SentenceRanker(self.embed_model, document_frequencies=self.catalog.document_frequencies)
         self.reader: Reader = reader if reader is not None else make_reader(s, self.ranker)
         self.answerer = make_answerer(s, self.reader)
         self.preferred_sources = tuple(x.strip() for x in s.preferred_sources.split(",") if x.strip())
-        self._llm: Any = None  # the LLM backend, made on first use
+        self._llm: Any = llm  # the LLM backend, made on first use unless given
         self._llm_lock = threading.Lock()
+        self._given_generator = generator
+        self._llm_given = llm is not None
+        # What answers when `ask` names no backend: the given generator or LLM, else the setting.
+        self.answer_backend = (s.answer_backend if generator is None and llm is None else
+                               generator.where if generator is not None else _given_llm_name(llm))
 
     # -- ingestion -----------------------------------------------------------------------------------
     def ingest(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], sync: bool = False,
@@ -181,7 +196,8 @@ class Assistant:
         """Answer from the corpus with citations, or abstain. `history` is [(question, answer), ...].
 
         `passages`: answer from these (e.g. what `search` returned, then narrowed by the caller) instead of
-        retrieving. `backend`: "extractive" or the configured LLM backend (default: settings.answer_backend).
+        retrieving. `backend`: "extractive" or the configured LLM backend (default: the given generator or llm,
+        else settings.answer_backend).
         Timings: `retrieve` covers retrieval and sentence re-ranking, `answer` the composing (or generating)."""
         answer = None
         for event in self.ask_stream(question, history, top_k, filters, passages, backend):
@@ -192,21 +208,21 @@ class Assistant:
 
     def ask_stream(self, question: str, history: Sequence[tuple[str, str]] = (), top_k: int | None = None,
                    filters: Filters | None = None, passages: Sequence[Passage] | None = None,
-                   backend: str | None = None) -> Iterator[str | Answer]:
-        """Like `ask`, streamed: pieces of answer text as they are ready (an LLM's sentences only once verified
-        against their citations), then the final Answer, whose text is the pieces joined."""
+                   backend: str | None = None) -> Iterator[AnswerPiece | Answer]:
+        """Like `ask`, streamed: the answer's pieces as they are ready (each cited sentence; an LLM's only once
+        verified against its citations), then the final Answer, whose text is the pieces' text joined."""
         started = time.perf_counter()
         question = _clean_text(question)
         refusal = EMPTY_QUESTION if not re.search(r"\w", question) else (
             too_long(question) if len(question) > MAX_QUESTION_CHARS else "")
         if refusal:
-            yield refusal
+            yield AnswerPiece(refusal)
             yield Answer(question=question[:MAX_QUESTION_CHARS], text=refusal, abstained=True,
                          timings_ms={"retrieve": 0.0, "answer": 0.0, "total": 0.0})
             return
         k = top_k or self.settings.top_k
         history = [(_clean_text(q)[:MAX_QUESTION_CHARS], _clean_text(a)) for q, a in history]
-        backend = backend or self.settings.answer_backend
+        backend = backend or self.answer_backend
         generator, problem = self._generator(backend)
         query = standalone_query(question, history)
         if generator is not None and history:
@@ -221,22 +237,19 @@ class Assistant:
         top, articles = list(found.top), found.articles
         retrieved = time.perf_counter()
 
-        def extractive(reason: str = "") -> Answer:
-            answer = self.answerer.run(question, found.pool, articles, found.reading)
-            return replace(answer, passages=tuple(top), fallback=reason)
+        def extractive(reason: str = "") -> Iterator[AnswerPiece | Answer]:
+            for event in self.answerer.stream(question, found.pool, articles, found.reading):
+                yield replace(event, passages=tuple(top), fallback=reason) if isinstance(event, Answer) else event
 
         answer: Answer | None = None
-        if generator is None:
-            answer = extractive(problem)
-            pieces = [answer.text] if answer.abstained else re.findall(r".*?\[\d+\](?:\s+|$)", answer.text)
-            yield from pieces or [answer.text]
-        else:
-            for event in generator.stream(query if history else question, top, articles, extractive,
-                                          found.reading.relevance, self.answerer.min_support):
-                if isinstance(event, Answer):
-                    answer = event
-                else:
-                    yield event
+        events = (extractive(problem) if generator is None else
+                  generator.stream(query if history else question, top, articles, extractive,
+                                   found.reading.relevance, self.answerer.min_support))
+        for event in events:
+            if isinstance(event, Answer):
+                answer = event
+            else:
+                yield event
         assert answer is not None
         done = time.perf_counter()
         timings = {
@@ -247,12 +260,14 @@ class Assistant:
         yield replace(answer, question=question, passages=tuple(top), timings_ms=timings,
                       period=_period(found.frame, answer))
 
-    def _generator(self, backend: str) -> tuple[GroundedGenerator | None, str]:
+    def _generator(self, backend: str) -> tuple[AnswerGenerator | None, str]:
         """(the LLM answerer for this backend, "") or (None, why the extractive answerer stands in)."""
         if backend == "extractive":
             return None, ""
-        if backend != self.settings.answer_backend:
+        if backend != self.answer_backend:
             return None, f"the {backend} backend is not configured (RAG_ANSWER_BACKEND)"
+        if self._given_generator is not None:
+            return self._given_generator, ""
         with self._llm_lock:
             if self._llm is None:
                 try:
@@ -264,7 +279,8 @@ class Assistant:
         # The sources' share of the context window, at a conservative 3 characters a token: what is left after the
         # answer's tokens and about 600 for the rules, the question and the sources' headings.
         source_chars = max(2_000, 3 * (s.llm_context_window - s.llm_max_tokens - 600))
-        return GroundedGenerator(self._llm, verifier, describe(s), s.max_answer_sentences, source_chars), ""
+        where = self.answer_backend if self._llm_given else describe(s)
+        return GroundedGenerator(self._llm, verifier, where, s.max_answer_sentences, source_chars), ""
 
     # -- the corpus ----------------------------------------------------------------------------------
     def documents(self) -> list[DocumentSummary]:
@@ -290,6 +306,12 @@ class Assistant:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _given_llm_name(llm: Any) -> str:
+    """A given LLM's name, as answers it writes say (Answer.backend): its model's name, else its class."""
+    metadata = getattr(llm, "metadata", None)
+    return str(getattr(metadata, "model_name", "") or type(llm).__name__)
 
 
 def _period(frame: TimeFrame | None, answer: Answer) -> str:

@@ -63,10 +63,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
         answer = assistant.ask(args.question, filters=filters_from_args(args))
         print(json.dumps(answer_to_dict(answer), ensure_ascii=False))
         return EXIT_OK
+    from rag.types import AnswerPiece
+
     answer = None
     for event in assistant.ask_stream(args.question, filters=filters_from_args(args)):
-        if isinstance(event, str):
-            print(event, end="", flush=True)
+        if isinstance(event, AnswerPiece):
+            print(event.text, end="", flush=True)
         else:
             answer = event
     print()

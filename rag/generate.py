@@ -12,15 +12,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
-from rag.errors import BackendError
 from rag.cite import make_citation
+from rag.errors import BackendError
 from rag.lexical import STOPWORDS, content_stems, stem, tokens
 from rag.llm import chat_messages, complete_chat, stream_chat
 from rag.sentences import sentence_spans
 from rag.short import short_answer
-from rag.types import Answer, Article, Citation, Passage
+from rag.types import Answer, AnswerPiece, Article, Citation, Passage
 
 NO_ANSWER = "NOT IN SOURCES"
 REFUSAL = "The articles in the corpus don't say."
@@ -212,6 +212,7 @@ def _unsupported_facts(claim: str, passage_text: str) -> list[str]:
 
 
 Relevance = Callable[[str, int, int], float]  # (doc_id, start_char, end_char) -> p(that sentence answers)
+Fallback = Callable[[str], Iterator[AnswerPiece | Answer]]  # reason -> the extractive answer, streamed
 
 
 @dataclass
@@ -221,6 +222,22 @@ class _Draft:
     sentences: list[str]
     citations: list[Citation]
     dropped: list[str]
+
+
+class AnswerGenerator(Protocol):
+    """What writes an answer instead of the extractive answerer (the Assistant's `generator`). `where` names it
+    (Answer.backend). `stream` yields the answer's pieces as they are ready, then the final Answer;
+    `fallback(reason)` streams the extractive answer, for when it cannot answer. `relevance` and `min_relevance` as in
+    GroundedGenerator.stream. `condense` rewrites a follow-up as a standalone question ("" to keep the
+    heuristic's), raising BackendError when it fails."""
+
+    where: str
+
+    def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str: ...
+
+    def stream(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
+               fallback: Fallback, relevance: Relevance | None = None,
+               min_relevance: float = 0.0) -> Iterator[AnswerPiece | Answer]: ...
 
 
 class GroundedGenerator:
@@ -250,18 +267,17 @@ class GroundedGenerator:
         return reply
 
     def stream(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
-               fallback: Callable[[str], Answer], relevance: Relevance | None = None,
-               min_relevance: float = 0.0) -> Iterator[str | Answer]:
+               fallback: Fallback, relevance: Relevance | None = None,
+               min_relevance: float = 0.0) -> Iterator[AnswerPiece | Answer]:
         """Verified sentences (with renumbered [n]) as they complete, then the final Answer. `fallback(reason)`
-        gives the extractive answer when the backend fails or nothing it said can be verified.
+        streams the extractive answer when the backend fails or nothing it said can be verified.
 
         `relevance(doc_id, start_char, end_char)`: how likely that article sentence is to answer the question (the
         extractive answerer's calibrated support). A generated sentence whose supporting sentence is under
         `min_relevance` is dropped: true to its source, but not an answer (a headline copied for a question the
         articles do not answer)."""
         if not passages:
-            yield (answer := fallback("no passages were retrieved")).text
-            yield answer
+            yield from fallback("no passages were retrieved")
             return
         passages = fit_sources(passages, self.max_source_chars)  # what the LLM reads is what is verified against
         system, user = build_prompt(question, passages, self.max_sentences)
@@ -279,21 +295,20 @@ class GroundedGenerator:
                     break
         except BackendError as exc:  # the backend failed or timed out (a bug in verification raises)
             if not draft.sentences:
-                yield (answer := fallback(str(exc))).text
-                yield answer
+                yield from fallback(str(exc))
                 return
         if len(draft.sentences) < self.max_sentences:
             for text in self._accept(buffer, question, passages, articles, draft, relevance, min_relevance):
                 yield text
         if not draft.sentences:
             if NO_ANSWER in raw.upper():
+                yield AnswerPiece(REFUSAL)
                 yield Answer(question=question, text=REFUSAL, abstained=True, passages=tuple(passages),
                              dropped=tuple(draft.dropped), backend=self.where)
                 return
-            answer = fallback("no sentence of the generated answer was supported by the passage it cites"
-                              if raw.strip() else "the model returned no text")
-            yield answer.text
-            yield replace(answer, dropped=tuple(draft.dropped))
+            for event in fallback("no sentence of the generated answer was supported by the passage it cites"
+                                  if raw.strip() else "the model returned no text"):
+                yield replace(event, dropped=tuple(draft.dropped)) if isinstance(event, Answer) else event
             return
         first = draft.sentences[0]
         yield Answer(question=question, text=" ".join(draft.sentences), abstained=False,
@@ -302,7 +317,8 @@ class GroundedGenerator:
                      dropped=tuple(draft.dropped), backend=self.where, support=1.0)
 
     def _accept(self, text: str, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
-                draft: _Draft, relevance: Relevance | None = None, min_relevance: float = 0.0) -> Iterator[str]:
+                draft: _Draft, relevance: Relevance | None = None, min_relevance: float = 0.0
+                ) -> Iterator[AnswerPiece]:
         for claim in split_claims(text):
             if NO_ANSWER in claim.text.upper():
                 continue
@@ -332,9 +348,10 @@ class GroundedGenerator:
             if not numbers:
                 draft.dropped.append(f"{claim.text} [dropped: {'; '.join(reasons)}]")
                 continue
-            sentence = claim.text + " " + "".join(f"[{n}]" for n in dict.fromkeys(numbers))
+            cited = tuple(dict.fromkeys(numbers))
+            sentence = claim.text + " " + "".join(f"[{n}]" for n in cited)
+            yield AnswerPiece(f"{' ' if draft.sentences else ''}{sentence}", cited)
             draft.sentences.append(sentence)
-            yield sentence + " "
 
 
 def _cite(found: Support, citations: list[Citation], articles: Mapping[str, Article]) -> int:
@@ -357,7 +374,10 @@ def _complete_sentences(buffer: str) -> tuple[str, str]:
     cut = spans[-1][0]
     head = buffer[:cut]
     # "... in 2022. [1] Next" : the marker belongs to the sentence before it.
-    m = re.match(r"\s*((?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)+)", buffer[cut:])
+    rest = buffer[cut:]
+    if re.fullmatch(r"\s*(?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)*\[[\d,;\s]*", rest):
+        return "", buffer  # a marker still arriving ("... 2022. [1"): it may belong to the sentence before
+    m = re.match(r"\s*((?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)+)", rest)
     if m:
         head, cut = buffer[: cut + m.end()], cut + m.end()
     return head, buffer[cut:]

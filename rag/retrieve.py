@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from rag.catalog import Catalog
 from rag.config import RETRIEVAL_MODES
@@ -53,6 +53,15 @@ def standalone_query(question: str, history: Sequence[tuple[str, str]] = ()) -> 
         return question
     previous = next((q for q, _ in reversed(history) if q and q.strip()), "")
     return f"{previous.strip()} {question}".strip() if previous else question
+
+
+class PassageRetriever(Protocol):
+    """What the Assistant retrieves with: the `top_k` best passages for a (standalone) query, within `filters`;
+    `frame` is the period the question points to (rag.timeframe), for a retriever that weighs dates. Passages
+    must be spans of articles in the index's catalog (the reader and the citations read them there)."""
+
+    def run(self, query: str, top_k: int, filters: Filters | None = None, frame: TimeFrame | None = None
+            ) -> list[Passage]: ...
 
 
 class Retriever:

@@ -84,6 +84,15 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class AnswerPiece:
+    """A piece of an answer as it is streamed (`Assistant.ask_stream`): a sentence with its [n] markers and the
+    numbers it cites, or a refusal. The pieces of an answer, joined, are its text."""
+
+    text: str
+    citations: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class Answer:
     """What `Assistant.ask` returns. `text` marks its claims with [n] matching `citations`."""
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from rag.assistant import EMPTY_QUESTION
 from rag.cite import citation_errors
-from rag.types import Answer
+from rag.types import Answer, AnswerPiece
 
 HOSTILE = {
     "empty": "",
@@ -49,7 +49,7 @@ def test_hostile_question_gets_an_answer_or_a_clear_refusal(seed_assistant: Any,
     _assert_well_formed(answer, seed_assistant)
     streamed = list(seed_assistant.ask_stream(HOSTILE[name]))
     assert isinstance(streamed[-1], Answer)
-    assert "".join(p for p in streamed[:-1] if isinstance(p, str)) == streamed[-1].text
+    assert "".join(p.text for p in streamed[:-1] if isinstance(p, AnswerPiece)) == streamed[-1].text
 
 
 def test_what_each_hostile_question_gets(seed_assistant: Any) -> None:

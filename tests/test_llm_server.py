@@ -16,7 +16,7 @@ import pytest
 from rag import Assistant
 from rag.cite import citation_errors
 from rag.config import Settings
-from rag.types import Answer
+from rag.types import Answer, AnswerPiece
 from tests.services import free_port, running
 
 pytest.importorskip("llama_cpp", reason="needs the local-llm extra (make test installs it)")
@@ -63,8 +63,9 @@ def test_streamed_answers_are_verified_or_fall_back(server_url: str, tmp_path: P
         for question in ("Who requested CSTO troops?", "How many of them were killed?"):
             events = list(assistant.ask_stream(question, history=history))
             answer = events[-1]
-            assert isinstance(answer, Answer) and all(isinstance(e, str) for e in events[:-1])
-            assert "".join(events[:-1]).strip() == answer.text.strip()
+            assert isinstance(answer, Answer) and all(isinstance(e, AnswerPiece) for e in events[:-1])
+            assert "".join(e.text for e in events[:-1]) == answer.text
+            assert all(f"[{n}]" in e.text for e in events[:-1] for n in e.citations)
             check_guarantees(assistant, answer)
             if answer.fallback:
                 assert answer.fallback.startswith("no sentence of the generated answer")
