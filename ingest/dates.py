@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from rag.timeframe import date_span
+from rag.retrieve.timeframe import date_span
 
 # Where `Article.published` came from; "" when the article has no trusted date.
 SOURCES = ("metadata", "url", "page", "text", "")

@@ -33,9 +33,9 @@ from pydantic import PrivateAttr
 from ingest.chunk import Chunker
 from ingest.clean import clean_html, clean_markdown, clean_text
 from ingest.load import RawRecord, SourceFile, discover, read_records
-from rag.catalog import Catalog, DocumentWrite, FileRecord
 from rag.errors import IndexLockedError, IndexStorageError, IngestError, storage_error
-from rag.store import VectorIndex
+from rag.index.catalog import Catalog, DocumentWrite, FileRecord
+from rag.index.store import VectorIndex
 from rag.types import Article, Chunk, IngestReport, SkippedFile, published_day
 
 log = logging.getLogger(__name__)

@@ -12,19 +12,19 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from rag.answer import ExtractiveAnswerer
-from rag.catalog import SCHEMA_VERSION, Catalog, DocumentSummary
 from rag.config import Settings
-from rag.dedupe import collapse_duplicates
-from rag.embed import Encoder, choose_backend, model_id
 from rag.errors import RagError
-from rag.generate import AnswerGenerator, ClaimVerifier, GroundedGenerator
-from rag.llm import describe, make_llm
+from rag.generate.backends import describe, make_llm
+from rag.generate.grounded import AnswerGenerator, ClaimVerifier, GroundedGenerator
+from rag.index.catalog import SCHEMA_VERSION, Catalog, DocumentSummary
+from rag.index.embed import Encoder, choose_backend, model_id
+from rag.index.store import VectorIndex
 from rag.reading import Reader, Reading, Retrieval
-from rag.rerank import SentenceRanker, rerank_passages
-from rag.retrieve import PassageRetriever, Retriever, standalone_query, widen_passages
-from rag.store import VectorIndex
-from rag.timeframe import TimeFrame, date_span, time_frame
+from rag.reading.compose import ExtractiveAnswerer
+from rag.reading.rerank import SentenceRanker, rerank_passages
+from rag.retrieve.dedupe import collapse_duplicates
+from rag.retrieve.hybrid import PassageRetriever, Retriever, standalone_query, widen_passages
+from rag.retrieve.timeframe import TimeFrame, date_span, time_frame
 from rag.types import Answer, AnswerPiece, Article, Filters, IngestReport, Passage
 
 MAX_QUESTION_CHARS = 2000
@@ -60,8 +60,8 @@ class Assistant:
 
     Usage: `Assistant(index_dir=".rag").ingest(["corpus/"])`, then `.ask("Who requested CSTO troops?")`.
 
-    Its parts are built from the settings unless given: `retriever` (a rag.retrieve.PassageRetriever),
-    `reader` (a rag.reading.Reader, or the name of one), `generator` (a rag.generate.AnswerGenerator that writes
+    Its parts are built from the settings unless given: `retriever` (a rag.retrieve.hybrid.PassageRetriever),
+    `reader` (a rag.reading.Reader, or the name of one), `generator` (a rag.generate.grounded.AnswerGenerator that writes
     answers instead of the extractive answerer), or `llm` (any llama-index LLM, which the default
     GroundedGenerator prompts and verifies). With a generator or an llm, answers come from it unless
     `backend="extractive"` is asked for. docs/ARCHITECTURE.md shows each seam with an example.
@@ -134,7 +134,7 @@ class Assistant:
 
     def _ingestor(self) -> Any:
         from ingest.pipeline import Ingestor
-        from rag.llama_embedding import SentenceEmbedding
+        from rag.index.llama_embedding import SentenceEmbedding
 
         s = self.settings
         embedding = SentenceEmbedding(embed_batch_size=s.embed_batch_size, encoder=self.embed_model)
@@ -154,7 +154,7 @@ class Assistant:
                  filters: Filters | None = None, query: str = "") -> Retrieval:
         """Retrieval and reading, before an answer is composed: the pool, the top_k passages, their articles and
         the reader's scored sentences (what `ask` answers from, and what evals and tuning measure). `query`: the
-        question made standalone (default: the heuristic of rag.retrieve.standalone_query)."""
+        question made standalone (default: the heuristic of rag.retrieve.hybrid.standalone_query)."""
         question = _clean_text(question)[:MAX_QUESTION_CHARS]
         history = [(_clean_text(str(q))[:MAX_QUESTION_CHARS], _clean_text(str(a))) for q, a in history]
         top_k = top_k or self.settings.top_k

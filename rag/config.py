@@ -29,7 +29,7 @@ class Settings:
     chroma_timeout_s: float = 30.0  # how long to wait for a Chroma server's reply
     # Embeddings: "" means the bundled all-MiniLM-L6-v2; otherwise a sentence-transformers name or path.
     embed_model: str = ""
-    # auto: what the index was built with; for a new index the int8 ONNX export (rag/onnx_embed.py) where
+    # auto: what the index was built with; for a new index the int8 ONNX export (rag/index/onnx_embed.py) where
     # onnxruntime is installed, else torch. torch or onnx force one (an index built with the other is refused).
     embed_backend: str = "auto"
     embed_batch_size: int = 64
@@ -71,7 +71,7 @@ class Settings:
     reader_model: str = ""
     reader_sentences: int = 0
     # The short answer inside the best sentence: "model", the trained reader's span head; "patterns", the
-    # number/date/name patterns of rag/short.py. (The trained reader always uses its span head.)
+    # number/date/name patterns of rag/reading/short.py. (The trained reader always uses its span head.)
     short_answers: str = "model"
     # The lexical reader with the model ("model" short answers): the weight of the model's answer logit in
     # re-ordering the ranker's best sentences (None: the fitted weight, rag/reading/lexical.py; 0: the ranker's
@@ -81,17 +81,17 @@ class Settings:
     # threshold, fitted by `python -m evals.tune` on the tuning split (of those keeping over-refusal of the
     # answerable tuning questions within 10%, the one with the most right decisions).
     min_support: float | None = None
-    # The hand-written composition rules of rag/answer.py (next, naming, antecedent, neighbour), comma-separated;
+    # The hand-written composition rules of rag/reading/compose.py (next, naming, antecedent, neighbour), comma-separated;
     # "default": the reader's own set, "none": no rule.
     answer_rules: str = "default"
-    # Time (rag/timeframe.py): questions are asked as of Filters.as_of, else today; "this week", "in 2019" and
+    # Time (rag/retrieve/timeframe.py): questions are asked as of Filters.as_of, else today; "this week", "in 2019" and
     # the like point at a period, an explicit window narrows the date filter, and the ranking prefers articles
     # published near the period (a prior fitted on the tuning split). False: dates only filter.
     time_prior: bool = True
     # Near-duplicate passages (one wire story in several outlets) collapse to one: the copy published nearest
     # the question's date, or the first of these sources (comma-separated) when present.
     preferred_sources: str = ""
-    # Generative answers (rag/generate.py): the backend, where it is, and how long to wait for it. Every
+    # Generative answers (rag/generate/grounded.py): the backend, where it is, and how long to wait for it. Every
     # generated sentence is verified against the passage it cites; on failure the extractive answer is given.
     answer_backend: str = "extractive"
     llm_base_url: str = ""  # openai: http://127.0.0.1:8080/v1 (default: OpenAI's API); ollama: http://127.0.0.1:11434

@@ -61,7 +61,7 @@ class Passage:
     source: str = ""
     published: str = ""
     duplicates: tuple[SourceRef, ...] = ()  # near-identical passages of other articles, collapsed into this one
-    # The time prior of its article's date for the question (rag.timeframe), relative to the freshest passage
+    # The time prior of its article's date for the question (rag.retrieve.timeframe), relative to the freshest passage
     # retrieved with it: 0 for that one (and for an undated article), down to -1 five years or more further away.
     recency: float = 0.0
 
@@ -103,7 +103,7 @@ class Answer:
     passages: tuple[Passage, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
     short_answer: str = ""  # the phrase answering the question, when one was found
-    support: float = 0.0  # p(the best sentence answers), rag/abstain.py: answered when it reaches min_support
+    support: float = 0.0  # p(the best sentence answers), rag/reading/abstain.py: answered when it reaches min_support
     # (1.0 for a generated answer: each of its sentences passed verification instead)
     backend: str = "extractive"  # what wrote the answer: "extractive", or the LLM backend (rag/llm.describe)
     fallback: str = ""  # why the extractive answer stands in for the configured LLM backend ("" if it does not)

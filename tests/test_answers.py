@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rag import Assistant
-from rag.cite import citation_errors
+from rag.reading.cite import citation_errors
 
 # (question, text the answer must contain, text the first citation's quote must contain)
 SEED_QUESTIONS = [
@@ -28,7 +28,7 @@ SEED_QUESTIONS = [
     ("What did the Interior Ministry announce on January 7?", "26 protesters", "Interior Ministry announced"),
     ("how many officers were wounded", "748", "748 were wounded"),
     ("Who headed the Security Council?", "Tokayev", "Security Council was headed by Tokayev"),
-    # Paraphrases in other news words (rag.lexical's synonym groups: death toll / killed, demonstrators / protesters)
+    # Paraphrases in other news words (rag.text.words's synonym groups: death toll / killed, demonstrators / protesters)
     ("what was the death toll among demonstrators", "26 protesters", "26 protesters have been killed"),
 ]
 
@@ -86,8 +86,8 @@ def test_degenerate_questions_do_not_crash(seed_assistant, question: str) -> Non
 
 
 def test_abstention_model_moves_the_right_way() -> None:
-    from rag.abstain import AbstentionModel, signals
-    from rag.rerank import Candidate
+    from rag.reading.abstain import AbstentionModel, signals
+    from rag.reading.rerank import Candidate
 
     model = AbstentionModel()
     weights = {"troop": 2.0, "csto": 3.0, "2022": 4.0}

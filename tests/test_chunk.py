@@ -8,7 +8,7 @@ import pytest
 
 from ingest.chunk import Chunker, token_counter
 from ingest.clean import clean_text
-from rag.sentences import sentence_spans
+from rag.text.sentences import sentence_spans
 from rag.types import Article
 from tests.conftest import SHARED_DATA
 

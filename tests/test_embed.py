@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rag import Assistant
-from rag.embed import Encoder
 from rag.errors import IndexMismatchError
+from rag.index.embed import Encoder
 from tests.conftest import REPO
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from ingest.chunk import Chunker, token_counter
 from ingest.clean import clean_html, clean_markdown, clean_text
 from rag.errors import IngestError
-from rag.sentences import sentence_spans
+from rag.text.sentences import sentence_spans
 from rag.types import Article
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow],

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rag.assistant import EMPTY_QUESTION
-from rag.cite import citation_errors
+from rag.reading.cite import citation_errors
 from rag.types import Answer, AnswerPiece
 
 HOSTILE = {

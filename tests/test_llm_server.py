@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from rag import Assistant
-from rag.cite import citation_errors
 from rag.config import Settings
+from rag.reading.cite import citation_errors
 from rag.types import Answer, AnswerPiece
 from tests.services import free_port, running
 

@@ -18,9 +18,9 @@ from rag.errors import ConfigError
 from rag.reading import Reading
 from rag.reading.lexical import LexicalReader
 from rag.reading.pairs import MAX_TOKENS, encode_pair
+from rag.reading.rerank import Candidate
 from rag.reading.trained import ONNX_FILE, OnnxReaderModel, TrainedReader, default_model_dir
-from rag.rerank import Candidate
-from rag.sentences import sentence_spans
+from rag.text.sentences import sentence_spans
 from rag.types import Article, Passage
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def trained_assistant(seed_assistant):
 def test_short_answers_come_from_the_span_head_by_default(seed_assistant) -> None:
     assert isinstance(seed_assistant.reader, LexicalReader) and seed_assistant.reader.spans is not None
     answer = seed_assistant.ask("On which TV channel did Ruslan Osipenko speak?")
-    assert answer.short_answer == "Ukraine 24"  # no pattern of rag/short.py finds a channel's name
+    assert answer.short_answer == "Ukraine 24"  # no pattern of rag/reading/short.py finds a channel's name
     assert any("Ukraine 24" in c.quote for c in answer.citations)
     with Assistant(index_dir=seed_assistant.settings.index_dir, short_answers="patterns") as patterns:
         assert patterns.reader.spans is None

@@ -13,8 +13,8 @@ from llama_index.core.llms.callbacks import llm_completion_callback
 from pydantic import Field
 
 from rag.assistant import Assistant
-from rag.sentences import sentence_spans
-from rag.timeframe import TimeFrame
+from rag.retrieve.timeframe import TimeFrame
+from rag.text.sentences import sentence_spans
 from rag.types import Answer, AnswerPiece, Article, Filters, Passage
 
 

@@ -1,5 +1,5 @@
 """Dates and time: every article's date and where it came from (ingest/dates.py), the period a question points
-to (rag/timeframe.py), and retrieval that prefers the story of the question's week over an older one on the
+to (rag/retrieve/timeframe.py), and retrieval that prefers the story of the question's week over an older one on the
 same topic, on a real index (Chroma in a temporary directory, the bundled model)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from ingest.clean import clean_html, clean_text
 from ingest.dates import Dated, article_date, date_in_url, dateline_date, parse_date, trusted
 from rag import Assistant
-from rag.timeframe import time_frame
+from rag.retrieve.timeframe import time_frame
 from rag.types import Filters
 
 
@@ -155,7 +155,7 @@ def test_a_window_with_no_articles_falls_back_to_the_whole_index(archive: Assist
 
 
 def test_top_passages_carry_their_neighbouring_sentences() -> None:
-    from rag.retrieve import widen_passages
+    from rag.retrieve.hybrid import widen_passages
     from rag.types import Article, Passage
 
     text = "One is first. Two comes next. Three is the answer. Four follows it. Five ends here."

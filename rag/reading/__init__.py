@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from rag.rerank import Candidate
-from rag.timeframe import TimeFrame
+from rag.reading.rerank import Candidate
+from rag.retrieve.timeframe import TimeFrame
 from rag.types import Article, Passage
 
 Relevance = Callable[[str, int, int], float]  # (doc_id, start_char, end_char) -> p(that sentence answers)
@@ -46,7 +46,7 @@ class Reader(Protocol):
     min_support: float  # answers below this support are refusals (fitted per reader on the tuning split)
     second_margin: float  # a second sentence joins the answer when it scores within this of the best
     next_margin: float  # the sentence right after the best joins within this (the "next" rule)
-    default_rules: tuple[str, ...]  # the composition rules of rag/answer.py this reader is measured with
+    default_rules: tuple[str, ...]  # the composition rules of rag/reading/compose.py this reader is measured with
 
     def read(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
              query: str = "") -> Reading: ...

@@ -2,7 +2,7 @@
 context, names, rank, answer type), p(answerable) from the logistic AbstentionModel. With the trained model
 (`spans`, RAG_SHORT_ANSWERS=model, the default), the model also reads the ranker's best `model_reads` sentences
 and re-orders them by ranker score + `model_weight` x its answer logit, and its span head gives the short answer
-inside the best sentence; without it, the ranker's order and the patterns of rag/short.py."""
+inside the best sentence; without it, the ranker's order and the patterns of rag/reading/short.py."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from rag.abstain import AbstentionModel, signals
-from rag.answer import RULES
 from rag.reading import Reading, Relevance
+from rag.reading.abstain import AbstentionModel, signals
+from rag.reading.compose import RULES
+from rag.reading.rerank import Candidate, SentenceRanker
+from rag.reading.short import short_answer
 from rag.reading.trained import span_text
-from rag.rerank import Candidate, SentenceRanker
-from rag.short import short_answer
 from rag.types import Article, Passage
 
 

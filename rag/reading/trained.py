@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.abstain import signals
 from rag.errors import ConfigError
-from rag.lexical import tokens
 from rag.reading import Reading, Relevance
+from rag.reading.abstain import signals
 from rag.reading.pairs import encode_pair
-from rag.rerank import Candidate, SentenceRanker
-from rag.sentences import sentence_spans
+from rag.reading.rerank import Candidate, SentenceRanker
+from rag.text.sentences import sentence_spans
+from rag.text.words import tokens
 from rag.types import Article, Passage
 
 ONNX_FILE = "reader.int8.onnx"
@@ -45,7 +45,7 @@ class OnnxReaderModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.enable_cpu_mem_arena = False  # shapes change with every batch (rag/onnx_embed.py says why)
+        options.enable_cpu_mem_arena = False  # shapes change with every batch (rag/index/onnx_embed.py says why)
         options.enable_mem_pattern = False
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
@@ -132,7 +132,7 @@ def span_text(sentence: str, start_char: int, end_char: int, question: str) -> s
 
 
 def support_inputs(logits: Sequence[float], lexical: Mapping[str, float]) -> dict[str, float]:
-    """What p(answerable) is computed from: the lexical signals of the best sentence (rag/abstain.py), its
+    """What p(answerable) is computed from: the lexical signals of the best sentence (rag/reading/abstain.py), its
     combined logit (`logit`) and its lead over the next sentence's (`lead`).
 
     >>> support_inputs([2.0, -1.0], {"type": 1.0})
@@ -164,10 +164,10 @@ class Calibration:
     min_support: float = 0.5
     second_margin: float = 0.1  # a second sentence joins when its p is within this of the best's
     next_margin: float = 0.1  # the sentence right after the best joins when its p is within this ("next" rule)
-    rules: tuple[str, ...] = ()  # the composition rules of rag/answer.py kept with this reader
+    rules: tuple[str, ...] = ()  # the composition rules of rag/reading/compose.py kept with this reader
     prior_weight: float = 0.0  # weight of the lexical pre-score added to the model's logit, for ranking and p
     # p(answerable) = logistic(bias + the coefficient of each input of support_inputs named here: the best
-    # sentence's combined logit, its lead over the next, lexical signals of rag/abstain.py); empty: the p alone.
+    # sentence's combined logit, its lead over the next, lexical signals of rag/reading/abstain.py); empty: the p alone.
     support: dict[str, float] = field(default_factory=dict)
 
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from rag.lexical import STOPWORDS, answer_type, stem, tokens
+from rag.text.words import STOPWORDS, answer_type, stem, tokens
 
 _MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
           r"Jan\.?|Feb\.?|Mar\.?|Apr\.?|Jun\.?|Jul\.?|Aug\.?|Sept?\.?|Oct\.?|Nov\.?|Dec\.?)")

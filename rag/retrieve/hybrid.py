@@ -7,12 +7,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-from rag.catalog import Catalog
 from rag.config import RETRIEVAL_MODES
-from rag.lexical import STOPWORDS, tokens
-from rag.sentences import sentence_spans
-from rag.store import VectorIndex
-from rag.timeframe import TimeFrame
+from rag.index.catalog import Catalog
+from rag.index.store import VectorIndex
+from rag.retrieve.timeframe import TimeFrame
+from rag.text.sentences import sentence_spans
+from rag.text.words import STOPWORDS, tokens
 from rag.types import Article, Filters, Passage
 
 # Words that make a question lean on the previous turn ("did he", "that decision", "there").
@@ -57,7 +57,7 @@ def standalone_query(question: str, history: Sequence[tuple[str, str]] = ()) -> 
 
 class PassageRetriever(Protocol):
     """What the Assistant retrieves with: the `top_k` best passages for a (standalone) query, within `filters`;
-    `frame` is the period the question points to (rag.timeframe), for a retriever that weighs dates. Passages
+    `frame` is the period the question points to (rag.retrieve.timeframe), for a retriever that weighs dates. Passages
     must be spans of articles in the index's catalog (the reader and the citations read them there)."""
 
     def run(self, query: str, top_k: int, filters: Filters | None = None, frame: TimeFrame | None = None

@@ -6,7 +6,7 @@ the rarest question word that neither the sentence nor its context contains (an 
 usually hinges on one: a name, a year, a qualifier), a question number missing from them (both only over the
 sentence that asks, when the question sets the scene first), whether the sentence holds the kind of thing asked
 for, and whether it has the opposite of a word the question asks with, or another year, in its place ("the
-*lowest* quotient" against "the *highest* quotient": `rag.lexical.swapped`). The coefficients are fitted by
+*lowest* quotient" against "the *highest* quotient": `rag.text.words.swapped`). The coefficients are fitted by
 `evals/tune.py` on SQuAD 2.0 questions (answerable against unanswerable) outside the evaluation sample.
 """
 
@@ -16,8 +16,8 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
-from rag.lexical import asking_part, stem, swapped, tokens
-from rag.rerank import FEATURES, Candidate
+from rag.reading.rerank import FEATURES, Candidate
+from rag.text.words import asking_part, stem, swapped, tokens
 
 _NUMBER = re.compile(r"\d[\d.,]*")
 SIGNALS = ("score", "dense", "coverage", "context", "margin", "missing_rare", "missing_number", "type", "swapped")

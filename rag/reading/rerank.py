@@ -4,7 +4,7 @@ Signals (all offline): embedding similarity of question and sentence; IDF-weight
 words by the sentence, and by the sentence with its preceding sentence and the article title (its context);
 overlap of the question's names and numbers; the passage's retrieval rank; whether the sentence holds the
 kind of thing the question asks for (a number for "how many", a date for "when", a name for "who"/"where");
-and how near its article's date is to the period the question points to (`Passage.recency`, rag/timeframe.py).
+and how near its article's date is to the period the question points to (`Passage.recency`, rag/retrieve/timeframe.py).
 A sentence that is itself a question never answers one (news quiz and FAQ pages repeat the question verbatim).
 The weights were fitted on a SQuAD 2.0 sample disjoint from the evaluation sample (`evals/tune.py`).
 """
@@ -17,15 +17,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from rag.lexical import STOPWORDS, answer_type, asking_part, has_type, is_question, stem, tokens
-from rag.sentences import sentence_spans
+from rag.text.sentences import sentence_spans
+from rag.text.words import STOPWORDS, answer_type, asking_part, has_type, is_question, stem, tokens
 from rag.types import Article, Passage
 
 FEATURES = ("dense", "coverage", "context", "names", "rank", "type", "recency")
 # Fitted by evals/tune.py on 600 SQuAD 2.0 questions outside the evaluation sample and RealTime QA's June
 # questions (best sentence right 0.772 -> 0.787 against the hand-set weights before it; 0.792 since the
 # retrieval rank's weight went 0.02 -> 0.05 in a later refit).
-# The recency prior's weight (rag.timeframe; no effect on an undated corpus) is not fitted: on the tuning split
+# The recency prior's weight (rag.retrieve.timeframe; no effect on an undated corpus) is not fitted: on the tuning split
 # every weight from 0 to 2 scores the same (after retrieval's prior, RealTime QA's June pools hold only that
 # week's articles), so it is a judgement, 0.2: a sentence of an article a year older than the freshest in the
 # pool loses 0.14, a fifth of the dense similarity's weight.

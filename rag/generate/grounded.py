@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from rag.cite import make_citation
 from rag.errors import BackendError
-from rag.lexical import STOPWORDS, content_stems, stem, tokens
-from rag.llm import chat_messages, complete_chat, stream_chat
-from rag.sentences import sentence_spans
-from rag.short import short_answer
+from rag.generate.backends import chat_messages, complete_chat, stream_chat
+from rag.reading.cite import make_citation
+from rag.reading.short import short_answer
+from rag.text.sentences import sentence_spans
+from rag.text.words import STOPWORDS, content_stems, stem, tokens
 from rag.types import Answer, AnswerPiece, Article, Citation, Passage
 
 NO_ANSWER = "NOT IN SOURCES"

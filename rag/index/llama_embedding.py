@@ -1,4 +1,4 @@
-"""The LlamaIndex face of rag.embed.Encoder, for the ingestion pipeline and the LlamaIndex baseline."""
+"""The LlamaIndex face of rag.index.embed.Encoder, for the ingestion pipeline and the LlamaIndex baseline."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
-from rag.embed import Encoder
+from rag.index.embed import Encoder
 
 if TYPE_CHECKING:
     import numpy as np

@@ -1,7 +1,7 @@
 """Sentence embeddings (bundled all-MiniLM-L6-v2 by default) on the CPU, through torch or the int8 ONNX export.
 
 A plain class: answering imports neither LlamaIndex nor torch (with the ONNX backend). The LlamaIndex adapter the
-ingestion pipeline needs is rag/llama_embedding.py.
+ingestion pipeline needs is rag/index/llama_embedding.py.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def choose_backend(wanted: str, recorded: str | None, name: str) -> str:
 class Encoder:
     """Normalised sentence vectors; the model loads on first use.
 
-    backend "torch": sentence-transformers. "onnx": the int8 ONNX export (rag/onnx_embed.py), cached under
+    backend "torch": sentence-transformers. "onnx": the int8 ONNX export (rag/index/onnx_embed.py), cached under
     `cache_dir`; about 3.5x faster on 2 cores, and no torch import once exported."""
 
     def __init__(self, model: str = "", batch_size: int = 64, backend: str = "torch", cache_dir: str = "",
@@ -80,7 +80,7 @@ class Encoder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None and self.backend == "onnx":
-                from rag.onnx_embed import OnnxEncoder
+                from rag.index.onnx_embed import OnnxEncoder
 
                 self._model = OnnxEncoder(resolve_model_path(self.model), Path(self.cache_dir or ".rag/onnx"),
                                           max_tokens=self.max_tokens)

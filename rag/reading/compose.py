@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 
-from rag.cite import make_citation
-from rag.lexical import PAST_FORMS, STOPWORDS, answer_type, content_stems, is_question, stem, tokens
-from rag.places import PLACE_KINDS, places
 from rag.reading import Reading
-from rag.rerank import Candidate
-from rag.sentences import sentence_spans
+from rag.reading.cite import make_citation
+from rag.reading.places import PLACE_KINDS, places
+from rag.reading.rerank import Candidate
+from rag.text.sentences import sentence_spans
+from rag.text.words import PAST_FORMS, STOPWORDS, answer_type, content_stems, is_question, stem, tokens
 from rag.types import Answer, AnswerPiece, Article, Citation, Passage
 
 REFUSAL = "The articles in the corpus don't say."
@@ -206,7 +206,7 @@ def _asked_kind(question: str) -> str:
 
 def _answer_names(question: str, text: str, asked: set[str], article_text: str, partial: bool = False) -> list[str]:
     """The names in `text` that could answer the question: for "which country" or "which state" the countries or
-    US states it names and the question does not (rag.places: the sentence matching such a question best often
+    US states it names and the question does not (rag.reading.places: the sentence matching such a question best often
     names only an agency or a person); otherwise any name the question does not contain."""
     head = _asked_kind(question).lower()
     if head in PLACE_KINDS:

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 
-from rag.lexical import tokens
-from rag.timeframe import date_span, days_outside
+from rag.retrieve.timeframe import date_span, days_outside
+from rag.text.words import tokens
 from rag.types import Passage, SourceRef
 
 SHINGLE_WORDS = 4
