@@ -9,18 +9,22 @@ escaped before it reaches the page.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import html
 import os
 import re
-import shutil
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from rag.config import ServeSettings
+from rag.errors import RagError
+from rag.types import Answer, Filters
+from rag.uploads import accepted_types, store_uploads, uploads_dir
 
 EXAMPLES = [
     "Who requested CSTO troops?",
@@ -28,7 +32,6 @@ EXAMPLES = [
     "Who was given the interim duties of prime minister?",
     "Which countries sent troops to Kazakhstan?",
 ]
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MAX_TURNS_WITH_SOURCES = 30  # older answers keep their text; their source cards leave the side panel
 STREAM_WORDS = 3  # an extractive answer is revealed a few words at a time ...
 STREAM_DELAY_S = 0.012  # ... at about 250 words/s: under half a second for a two-sentence answer
@@ -65,23 +68,6 @@ _CSS = """
 #source-panel .source-context { white-space: pre-wrap; line-height: 1.5; }
 #source-panel .source-url { word-break: break-all; }
 """
-
-_assistant: Any = None
-_assistant_lock = threading.Lock()
-_index_dir: str | None = None
-
-
-# -- the shared Assistant ----------------------------------------------------------------------------------
-def get_assistant() -> Any:
-    """The process-wide Assistant, opened on first use (and retried on the next request if opening failed)."""
-    global _assistant
-    with _assistant_lock:
-        if _assistant is None:
-            from rag.assistant import Assistant
-
-            _assistant = Assistant(index_dir=_index_dir)
-        return _assistant
-
 
 def _problem(exc: Exception) -> str:
     """A RagError as a message a user can act on, in the page."""
@@ -187,79 +173,183 @@ def _reveal(text: str) -> Iterator[str]:
     yield text
 
 
-def _history_pairs(history: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
-    pairs: list[tuple[str, str]] = []
-    question = None
+@dataclass(frozen=True)
+class Turn:
+    """One answered question of a chat, as the page keeps it in its state: the Answer itself (never parsed back
+    from the page) and its source cards for the side panel."""
+
+    question: str
+    answer: Answer
+    cards: str
+
+
+def conversation(history: Sequence[dict[str, Any]], turns: Sequence[Turn]) -> tuple[list[tuple[str, str]], list[Turn]]:
+    """The (question, answer text) pairs of the chat so far, and the turns that are still in it. The chat shown
+    is the truth (a client may send its own, or an empty one): each of its answered questions takes its answer
+    from the kept Turn of the same place and question, else it counts with no answer text."""
+    questions: list[str] = []
+    asked = None
     for message in history:
-        text = _message_text(message.get("content"))
         if message.get("role") == "user":
-            question = text
-        elif message.get("role") == "assistant" and question is not None:
-            pairs.append((question, re.sub(r"<[^>]+>", "", text)))
-            question = None
-    return pairs
+            asked = _message_text(message.get("content"))
+        elif message.get("role") == "assistant" and asked is not None:
+            questions.append(asked)
+            asked = None
+    kept: list[Turn] = []
+    for turn, question in zip(turns, questions, strict=False):
+        if turn.question != question:
+            break
+        kept.append(turn)
+    return [(q, kept[i].answer.text if i < len(kept) else "") for i, q in enumerate(questions)], kept
 
 
-# -- chat ----------------------------------------------------------------------------------------------------
-def respond(message: str, history: list[dict[str, Any]], turns: list[str] | None, top_k: float = 5,
-            sources: Sequence[str] | None = None, since: str = "", until: str = "", backend: str | None = None,
-            as_of: str = "") -> Iterator[tuple[str, list[dict[str, Any]], str, list[str]]]:
-    """One chat turn, streamed: (textbox, chat history, side panel, per-turn source cards) after each step."""
-    from rag.errors import RagError
-    from rag.types import Answer, Filters
-
-    history = list(history or [])
-    turns = list(turns or [])
-    if not message or not message.strip():
-        yield "", history, render_panel(turns), turns
-        return
-    history += [{"role": "user", "content": message}, {"role": "assistant", "content": "*Searching the articles…*"}]
-    yield "", history, render_panel(turns), turns
-    try:
-        filters = Filters(sources=tuple(sources or ()), published_from=(since or "").strip(),
-                          published_to=(until or "").strip(), as_of=(as_of or "").strip())
-    except ValueError as exc:
-        history[-1] = {"role": "assistant", "content": f"⚠️ **Check the date filter.** {_escape(str(exc))}"}
-        yield message, history, render_panel(turns), turns
-        return
-    turn = len(turns) + 1
-    answer = None
-    shown = ""
-    try:
-        assistant = get_assistant()
-        if assistant.stats()["documents"] == 0:
-            raise _EmptyIndex()
-        for event in assistant.ask_stream(message, history=_history_pairs(history[:-2]), top_k=int(top_k),
-                                          filters=filters, backend=backend or None):
-            if isinstance(event, Answer):
-                answer = event
-                break
-            for partial in _reveal(event.text):  # verified text: an LLM's sentences arrive checked, one at a time
-                history[-1] = {"role": "assistant", "content": render_body(shown + partial, turn) + " ▌"}
-                yield "", history, render_panel(turns), turns
-                time.sleep(STREAM_DELAY_S)
-            shown += event.text
-        assert answer is not None
-        articles = {c.doc_id: assistant.article(c.doc_id) for c in answer.citations}
-    except _EmptyIndex:
-        history[-1] = {"role": "assistant", "content": "⚠️ **The index is empty.** Add articles in the Corpus tab "
-                                                       "(or `rag ingest PATH`), then ask again."}
-        yield "", history, render_panel(turns), turns
-        return
-    except RagError as exc:
-        history[-1] = {"role": "assistant", "content": _problem(exc)}
-        yield "", history, render_panel(turns), turns
-        return
-    cards = "".join(render_card(c, turn, getattr(articles.get(c.doc_id), "text", None)) for c in answer.citations)
-    turns.append(cards)
-    history[-1] = {"role": "assistant", "content": render_answer(answer, turn)}
-    yield "", history, render_panel(turns), turns
-
-
+# -- the page's handlers ------------------------------------------------------------------------------------
 class _EmptyIndex(Exception):
     pass
 
 
+def _no_answer(question: str) -> Turn:
+    """The turn of a question that got a message instead of an answer (an error), so later turns stay aligned."""
+    return Turn(question, Answer(question=question, text="", abstained=True), "")
+
+
+class Page:
+    """The page's event handlers over one shared Assistant, opened on first use (and retried on the next request
+    if opening failed). Holds no per-user state: each chat's turns live in its Gradio session."""
+
+    def __init__(self, index_dir: str | None = None) -> None:
+        self.index_dir = index_dir
+        self._assistant: Any = None
+        self._lock = threading.Lock()
+
+    def assistant(self) -> Any:
+        with self._lock:
+            if self._assistant is None:
+                from rag.assistant import Assistant
+
+                self._assistant = Assistant(index_dir=self.index_dir)
+            return self._assistant
+
+    # -- chat ----------------------------------------------------------------------------------------------
+    def respond(self, message: str, history: list[dict[str, Any]], turns: list[Turn] | None, top_k: float = 5,
+                sources: Sequence[str] | None = None, since: str = "", until: str = "", backend: str | None = None,
+                as_of: str = "") -> Iterator[tuple[str, list[dict[str, Any]], str, list[Turn]]]:
+        """One chat turn, streamed: (textbox, chat history, side panel, the chat's turns) after each step."""
+        history = list(history or [])
+        pairs, turns = conversation(history, turns or [])
+        if not message or not message.strip():
+            yield "", history, render_panel([t.cards for t in turns]), turns
+            return
+        history += [{"role": "user", "content": message}, {"role": "assistant", "content": "*Searching the articles…*"}]
+        panel = render_panel([t.cards for t in turns])
+        yield "", history, panel, turns
+        try:
+            filters = Filters(sources=tuple(sources or ()), published_from=(since or "").strip(),
+                              published_to=(until or "").strip(), as_of=(as_of or "").strip())
+        except ValueError as exc:
+            history[-1] = {"role": "assistant", "content": f"⚠️ **Check the date filter.** {_escape(str(exc))}"}
+            yield message, history, panel, [*turns, _no_answer(message)]
+            return
+        turn = len(turns) + 1
+        answer = None
+        shown = ""
+        try:
+            assistant = self.assistant()
+            if assistant.stats()["documents"] == 0:
+                raise _EmptyIndex()
+            for event in assistant.ask_stream(message, history=pairs, top_k=int(top_k), filters=filters,
+                                              backend=backend or None):
+                if isinstance(event, Answer):
+                    answer = event
+                    break
+                for partial in _reveal(event.text):  # verified text: an LLM's sentences arrive checked, one at a time
+                    history[-1] = {"role": "assistant", "content": render_body(shown + partial, turn) + " ▌"}
+                    yield "", history, panel, turns
+                    time.sleep(STREAM_DELAY_S)
+                shown += event.text
+            assert answer is not None
+            articles = {c.doc_id: assistant.article(c.doc_id) for c in answer.citations}
+        except (_EmptyIndex, RagError) as exc:
+            history[-1] = {"role": "assistant", "content": (
+                "⚠️ **The index is empty.** Add articles in the Corpus tab (or `rag ingest PATH`), then ask again."
+                if isinstance(exc, _EmptyIndex) else _problem(exc))}
+            yield "", history, panel, [*turns, _no_answer(message)]
+            return
+        cards = "".join(render_card(c, turn, getattr(articles.get(c.doc_id), "text", None)) for c in answer.citations)
+        turns = [*turns, Turn(message, answer, cards)]
+        history[-1] = {"role": "assistant", "content": render_answer(answer, turn)}
+        yield "", history, render_panel([t.cards for t in turns]), turns
+
+    def api_answer(self, question: str, top_k: int = 5, sources: list[str] | None = None, since: str = "",
+                   until: str = "", backend: str = "", as_of: str = "") -> dict[str, Any]:
+        """The answer as data (rag.serialize.answer_to_dict, without the passages; the same shape as
+        `rag ask --json`): text with [n] markers (`answer`), citations with exact spans, abstained, short answer,
+        support, which backend wrote it, why the extractive answer stood in (fallback), and the period the
+        question pointed to (`period`, when it named one). `as_of`: the date the question is asked (default
+        today)."""
+        from rag.serialize import answer_to_dict
+
+        answer = self.assistant().ask(question, top_k=int(top_k),
+                                      filters=Filters(sources=tuple(sources or ()), published_from=since.strip(),
+                                                      published_to=until.strip(), as_of=as_of.strip()),
+                                      backend=backend or None)
+        return answer_to_dict(answer, passages=False)
+
+    # -- corpus --------------------------------------------------------------------------------------------
+    def corpus_view(self) -> tuple[Any, ...]:
+        """(summary, document table, delete choices, source filter choices) as they are now."""
+        import gradio as gr
+
+        try:
+            assistant = self.assistant()
+            stats = assistant.stats()
+            docs = assistant.documents()
+            sources = assistant.sources()
+        except RagError as exc:  # shown in the page
+            return _problem(exc), [], gr.update(choices=[], value=None), gr.update()
+        summary = (f"**{stats['documents']} documents, {stats['chunks']} chunks** in `{assistant.settings.index_dir}`"
+                   if stats["documents"] else "**The index is empty.** Upload articles below.")
+        choices = [(f"{d.title or d.doc_id} ({d.source or 'no source'})", d.doc_id) for d in docs]
+        return (summary, document_rows(docs), gr.update(choices=choices, value=None), gr.update(choices=sources))
+
+    def ingest_uploads(self, files: Sequence[str] | None, progress: Any = None) -> tuple[Any, ...]:
+        if not files:
+            return ("<p>Choose files to upload first.</p>", *self.corpus_view())
+        try:
+            assistant = self.assistant()
+            stored, refused = store_uploads(files, uploads_dir(assistant.settings.index_dir),
+                                            assistant.settings.max_file_bytes)
+            report = assistant.ingest(list(stored), on_file=_progress_callback(progress) if progress else None)
+            names = {str(p.resolve()): n for p, n in stored.items()}
+            message = render_report(report, names, refused)
+        except RagError as exc:
+            message = _problem(exc)
+        return (message, *self.corpus_view())
+
+    def delete_document(self, doc_id: str | None) -> tuple[Any, ...]:
+        if not doc_id:
+            return ("<p>Choose a document to delete.</p>", *self.corpus_view())
+        try:
+            removed = self.assistant().remove([doc_id])
+            message = f"<p>Deleted {html.escape(doc_id)}.</p>" if removed else "<p>That document was already gone.</p>"
+        except RagError as exc:
+            message = _problem(exc)
+        return (message, *self.corpus_view())
+
+    def resync_corpus(self, progress: Any = None) -> tuple[Any, ...]:
+        try:
+            report = self.assistant().resync(on_file=_progress_callback(progress) if progress else None)
+            message = render_report(report)
+        except RagError as exc:
+            message = _problem(exc)
+        return (message, *self.corpus_view())
+
+
+def _progress_callback(progress: Any) -> Callable[[int, int], None]:
+    return lambda done, total: progress((done, total), desc="Reading and embedding", unit="files")
+
+
+# -- formatting of the corpus tab ------------------------------------------------------------------------------
 def describe_filters(sources: Sequence[str] | None, since: str, until: str, as_of: str = "") -> str:
     """The line under the question box saying which filters narrow the search (empty when none do)."""
     parts = []
@@ -272,65 +362,6 @@ def describe_filters(sources: Sequence[str] | None, since: str, until: str, as_o
     if (until or "").strip():
         parts.append(f"published until {_escape(until.strip())}")
     return f"🔎 Searching only articles with {'; '.join(parts)} (Settings)." if parts else ""
-
-
-def api_answer(question: str, top_k: int = 5, sources: list[str] | None = None, since: str = "",
-               until: str = "", backend: str = "", as_of: str = "") -> dict[str, Any]:
-    """The answer as data (rag.serialize.answer_to_dict, without the passages; the same shape as
-    `rag ask --json`): text with [n] markers (`answer`), citations with exact spans, abstained, short answer,
-    support, which backend wrote it, why the extractive answer stood in (fallback), and the period the question
-    pointed to (`period`, when it named one). `as_of`: the date the question is asked (default today)."""
-    from rag.serialize import answer_to_dict
-    from rag.types import Filters
-
-    answer = get_assistant().ask(question, top_k=int(top_k),
-                                 filters=Filters(sources=tuple(sources or ()), published_from=since.strip(),
-                                                 published_to=until.strip(), as_of=as_of.strip()),
-                                 backend=backend or None)
-    return answer_to_dict(answer, passages=False)
-
-
-# -- corpus --------------------------------------------------------------------------------------------------
-def accepted_types() -> list[str]:
-    from ingest.load import FORMATS
-
-    return sorted(FORMATS)
-
-
-def uploads_dir() -> Path:
-    return Path(get_assistant().settings.index_dir) / "uploads"
-
-
-def store_uploads(files: Sequence[str], dest: Path, max_bytes: int) -> tuple[dict[Path, str], list[tuple[str, str]]]:
-    """Copy uploaded files under `dest` with generated names (content hash + a cleaned name: no path from the
-    client is ever used). Returns ({stored path: original name}, [(original name, why refused)])."""
-    types = set(accepted_types())
-    stored: dict[Path, str] = {}
-    refused: list[tuple[str, str]] = []
-    dest.mkdir(parents=True, exist_ok=True)
-    for temp in files:
-        temp_path = Path(temp)
-        name = temp_path.name
-        suffix = temp_path.suffix.lower()
-        if suffix not in types:
-            refused.append((name, f"unsupported file type {suffix or '(none)'!r}; accepted: {' '.join(sorted(types))}"))
-            continue
-        size = temp_path.stat().st_size
-        if size > max_bytes:
-            refused.append((name, f"{size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit"))
-            continue
-        digest = hashlib.sha256()
-        with temp_path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", temp_path.stem).strip("-")[:60] or "upload"
-        target = dest / f"{digest.hexdigest()[:16]}-{slug}{suffix}"
-        if not target.exists():
-            partial = target.with_name(target.name + ".part")
-            shutil.copyfile(temp_path, partial)
-            partial.replace(target)
-        stored[target] = name
-    return stored, refused
 
 
 def render_report(report: Any, names: dict[str, str] | None = None, refused: Sequence[tuple[str, str]] = ()) -> str:
@@ -356,68 +387,6 @@ def document_rows(docs: Sequence[Any]) -> list[list[Any]]:
     return rows
 
 
-def corpus_view() -> tuple[Any, ...]:
-    """(summary, document table, delete choices, source filter choices) as they are now."""
-    import gradio as gr
-
-    from rag.errors import RagError
-
-    try:
-        assistant = get_assistant()
-        stats = assistant.stats()
-        docs = assistant.documents()
-        sources = assistant.sources()
-    except RagError as exc:  # shown in the page
-        return _problem(exc), [], gr.update(choices=[], value=None), gr.update()
-    summary = (f"**{stats['documents']} documents, {stats['chunks']} chunks** in `{assistant.settings.index_dir}`"
-               if stats["documents"] else "**The index is empty.** Upload articles below.")
-    choices = [(f"{d.title or d.doc_id} ({d.source or 'no source'})", d.doc_id) for d in docs]
-    return (summary, document_rows(docs), gr.update(choices=choices, value=None), gr.update(choices=sources))
-
-
-def _progress_callback(progress: Any) -> Callable[[int, int], None]:
-    return lambda done, total: progress((done, total), desc="Reading and embedding", unit="files")
-
-
-def ingest_uploads(files: Sequence[str] | None, progress: Any = None) -> tuple[Any, ...]:
-    from rag.errors import RagError
-
-    if not files:
-        return ("<p>Choose files to upload first.</p>", *corpus_view())
-    try:
-        assistant = get_assistant()
-        stored, refused = store_uploads(files, uploads_dir(), assistant.settings.max_file_bytes)
-        report = assistant.ingest(list(stored), on_file=_progress_callback(progress) if progress else None)
-        names = {str(p.resolve()): n for p, n in stored.items()}
-        message = render_report(report, names, refused)
-    except RagError as exc:
-        message = _problem(exc)
-    return (message, *corpus_view())
-
-
-def delete_document(doc_id: str | None) -> tuple[Any, ...]:
-    from rag.errors import RagError
-
-    if not doc_id:
-        return ("<p>Choose a document to delete.</p>", *corpus_view())
-    try:
-        removed = get_assistant().remove([doc_id])
-        message = f"<p>Deleted {html.escape(doc_id)}.</p>" if removed else "<p>That document was already gone.</p>"
-    except RagError as exc:
-        message = _problem(exc)
-    return (message, *corpus_view())
-
-
-def resync_corpus(progress: Any = None) -> tuple[Any, ...]:
-    from rag.errors import RagError
-
-    try:
-        report = get_assistant().resync(on_file=_progress_callback(progress) if progress else None)
-        message = render_report(report)
-    except RagError as exc:
-        message = _problem(exc)
-    return (message, *corpus_view())
-
 
 # -- the page ------------------------------------------------------------------------------------------------
 def _example_text(gr: Any) -> Callable[..., str]:
@@ -430,14 +399,13 @@ def _example_text(gr: Any) -> Callable[..., str]:
     return example_text
 
 
-def build_ui() -> Any:
+def build_ui(page: Page) -> Any:
     import gradio as gr
 
-    from rag.errors import RagError
     from rag.generate.backends import describe
 
     try:
-        settings = get_assistant().settings
+        settings = page.assistant().settings
     except RagError:  # shown on first use instead
         from rag.config import Settings
 
@@ -496,60 +464,58 @@ def build_ui() -> Any:
 
         chat_in = [box, chatbot, turns, top_k, sources, since, until, backend, as_of]
         chat_out = [box, chatbot, panel, turns]
-        box.submit(respond, chat_in, chat_out, api_name="ask")
-        send.click(respond, chat_in, chat_out, api_visibility="private")
+        box.submit(page.respond, chat_in, chat_out, api_name="ask")
+        send.click(page.respond, chat_in, chat_out, api_visibility="private")
         chatbot.example_select(_example_text(gr), None, box, api_visibility="private").then(
-            respond, chat_in, chat_out, api_visibility="private")
+            page.respond, chat_in, chat_out, api_visibility="private")
         new_chat.click(lambda: ("", [], render_panel([]), []), None, chat_out, api_visibility="private")
         gr.on([sources.change, since.change, until.change, as_of.change], describe_filters,
               [sources, since, until, as_of],
               active_filters, api_visibility="private", show_progress="hidden")
         view = [summary, table, pick, sources]
         bar = gr.Progress()  # Gradio hands each request its own tracker in place of this default
-        ingest.click(lambda files, progress=bar: ingest_uploads(files, progress), upload,
+        ingest.click(lambda files, progress=bar: page.ingest_uploads(files, progress), upload,
                      [result, *view], api_visibility="private").then(lambda: None, None, upload,
                                                                      api_visibility="private")
-        resync.click(lambda progress=bar: resync_corpus(progress), None, [result, *view],
+        resync.click(lambda progress=bar: page.resync_corpus(progress), None, [result, *view],
                      api_visibility="private")
-        delete.click(delete_document, pick, [result, *view], api_visibility="private")
-        demo.load(corpus_view, None, view, api_visibility="private")
-        gr.api(api_answer, api_name="answer")
+        delete.click(page.delete_document, pick, [result, *view], api_visibility="private")
+        demo.load(page.corpus_view, None, view, api_visibility="private")
+        gr.api(page.api_answer, api_name="answer")
     demo.queue(default_concurrency_limit=4)
     return demo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    global _index_dir
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     parser = argparse.ArgumentParser(prog="app.py", description="Serve the news QA chat page.")
     parser.add_argument("--index", help="index directory (default: $RAG_INDEX_DIR or ./.rag)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("RAG_PORT", "7860")))
-    parser.add_argument("--host", default=os.environ.get("RAG_HOST", "127.0.0.1"),
-                        help="bind address (default: $RAG_HOST or 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, help="port (default: $RAG_PORT or 7860)")
+    parser.add_argument("--host", help="bind address (default: $RAG_HOST or 127.0.0.1, this machine only)")
     parser.add_argument("--share", action="store_true", help="also serve through a public Gradio share link")
     parser.add_argument("--no-auth", action="store_true",
                         help="serve a non-loopback address or share link without a login (not recommended)")
     args = parser.parse_args(argv)
-    _index_dir = args.index
-    username, password = os.environ.get("RAG_USERNAME", ""), os.environ.get("RAG_PASSWORD", "")
-    exposed = args.share or args.host not in LOOPBACK_HOSTS
-    if exposed and not (username and password) and not args.no_auth:
-        print(f"app: error: serving on {'a share link' if args.share else args.host} needs a login: set "
-              "RAG_USERNAME and RAG_PASSWORD (or pass --no-auth to serve without one)", file=sys.stderr)
-        return 2
-    from rag.errors import RagError
-
     try:
-        assistant = get_assistant()
-        max_file_bytes = assistant.settings.max_file_bytes
+        serve = ServeSettings.from_env(index_dir=args.index, port=args.port, host=args.host, share=args.share,
+                                       no_auth=args.no_auth)
+    except RagError as exc:
+        print(f"app: error: {exc}", file=sys.stderr)
+        return 2
+    problem = serve.login_problem()
+    if problem:
+        print(f"app: error: {problem}", file=sys.stderr)
+        return 2
+    page = Page(serve.index_dir)
+    try:
+        max_file_bytes = page.assistant().settings.max_file_bytes
     except RagError as exc:  # the page still starts and shows this on every request until it is fixed
         print(f"app: warning: {exc}", file=sys.stderr)
         max_file_bytes = 50 * 1024 * 1024
-    demo = build_ui()
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, footer_links=["api"],
-                auth=(username, password) if username and password else None, max_file_size=max_file_bytes,
-                head=_HEAD, css=_CSS)
+    demo = build_ui(page)
+    demo.launch(server_name=serve.host, server_port=serve.port, share=serve.share, footer_links=["api"],
+                auth=serve.login, max_file_size=max_file_bytes, head=_HEAD, css=_CSS)
     return 0
 
 

@@ -1,11 +1,9 @@
 """Files -> articles -> chunks -> vectors in Chroma, committed to the catalog one batch at a time.
 
 LlamaIndex's IngestionPipeline runs the transformations (our sentence-aware chunker, then the embedding
-model). The write protocol around it is ours, because the order of writes is what makes ingestion
-crash-safe: (1) note the new chunk ids as pending, (2) upsert vectors into Chroma, (3) commit documents,
-chunks and files to the catalog in one SQLite transaction, (4) delete the superseded vectors. Until (3)
-nothing new is visible (retrieval only returns chunks the catalog knows), and an interrupted run is
-cleaned up (pending ids that never went live are deleted) and completed by the next one.
+model). Every write goes through rag.index.writer.IndexWriter, whose order of writes is what makes ingestion
+crash-safe (its docstring says how); an interrupted run is cleaned up (`IndexWriter.recover`) and completed by
+the next one.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import logging
 import os
 import queue
 import shutil
@@ -34,11 +31,9 @@ from ingest.chunk import Chunker
 from ingest.clean import clean_html, clean_markdown, clean_text
 from ingest.load import RawRecord, SourceFile, discover, read_records
 from rag.errors import IndexLockedError, IndexStorageError, IngestError, storage_error
-from rag.index.catalog import Catalog, DocumentWrite, FileRecord
-from rag.index.store import VectorIndex
+from rag.index.catalog import DocumentWrite, FileRecord
+from rag.index.writer import IndexWriter
 from rag.types import Article, Chunk, IngestReport, SkippedFile, published_day
-
-log = logging.getLogger(__name__)
 
 # Bump when cleaning changes, so unchanged files are re-read. 2: dates from URLs, pages and datelines.
 CLEANER_VERSION = "2"
@@ -158,8 +153,7 @@ class Ingestor:
     def __init__(
         self,
         index_dir: Path,
-        catalog: Catalog,
-        vectors: VectorIndex,
+        index: IndexWriter,
         embed_model: Any,
         chunk_max_tokens: int = 160,
         chunk_overlap_sentences: int = 1,
@@ -169,8 +163,7 @@ class Ingestor:
         min_free_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.index_dir = index_dir
-        self.catalog = catalog
-        self.vectors = vectors
+        self.index = index
         self.max_file_bytes = max_file_bytes
         self.max_article_chars = max_article_chars
         self.batch_chars = batch_chars
@@ -206,10 +199,10 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport()
         with IndexLock(self.index_dir):
-            self._recover()
+            self.index.recover()
             files, skipped = discover(paths)
             report.skipped.extend(skipped)
-            same_pipeline = self.catalog.meta("pipeline") == self.fingerprint
+            same_pipeline = self.index.meta("pipeline") == self.fingerprint
             batch = _Batch()
             bar = _progress(sum(f.size for f in files), progress)
             reader = _Reader(files, self._read_file, lambda f: self._unchanged(f, same_pipeline))
@@ -253,26 +246,14 @@ class Ingestor:
                 bar.close()
             if sync:
                 self._sync(report)
-            self.catalog.set_meta("pipeline", self.fingerprint)
+            self.index.set_meta("pipeline", self.fingerprint)
         report.seconds = time.perf_counter() - started
         return report
 
     # -- steps ---------------------------------------------------------------------------------------
-    def _recover(self) -> None:
-        """Delete vectors an interrupted run wrote or superseded but never took live."""
-        pending = self.catalog.pending_deletes()
-        if not pending:
-            return
-        live = set(self.catalog.live_chunk_ids(pending))
-        dead = [c for c in pending if c not in live]
-        if dead:
-            log.info("removing %d vectors left by an interrupted ingest", len(dead))
-            self.vectors.delete(dead)
-        self.catalog.clear_pending(pending)
-
     def _unchanged(self, source: SourceFile, same_pipeline: bool) -> int | None:
         """The number of documents of a file whose size and mtime say it is unchanged; None if it must be read."""
-        record = self.catalog.file_record(source.key)
+        record = self.index.file_record(source.key)
         if same_pipeline and record and record.mtime_ns == source.mtime_ns and record.size == source.size:
             return len(record.doc_ids)
         return None
@@ -296,7 +277,7 @@ class Ingestor:
 
     def _add_article(self, article: Article, batch: _Batch, report: IngestReport) -> None:
         digest = article_hash(article, self.fingerprint)
-        known = self.catalog.doc_hashes([article.id]).get(article.id)
+        known = self.index.doc_hashes([article.id]).get(article.id)
         if known == digest:
             report.unchanged += 1
             return
@@ -305,7 +286,7 @@ class Ingestor:
 
     def _end_file(self, source: SourceFile, articles: dict[str, Article], batch: _Batch) -> None:
         """A file was read whole: record it, and drop the documents it no longer holds."""
-        record = self.catalog.file_record(source.key)
+        record = self.index.file_record(source.key)
         previous = set(record.doc_ids) if record else set()
         batch.removed.extend(sorted(previous - set(articles)))
         batch.files.append(FileRecord(source.key, source.mtime_ns, source.size, tuple(articles)))
@@ -315,7 +296,7 @@ class Ingestor:
         document it held or holds so far (so `--sync` can remove them all if the file is then deleted) and an
         mtime no file has (so the next run reads it again). Without it, a kill between this commit and the file's
         end left documents no file record named: a deleted file's documents then survived `--sync`."""
-        record = self.catalog.file_record(source.key)
+        record = self.index.file_record(source.key)
         held = set(record.doc_ids) if record else set()
         batch.files.append(FileRecord(source.key, -1, -1, tuple(sorted(held | set(articles)))))
 
@@ -352,16 +333,8 @@ class Ingestor:
                 Chunk(node.node_id, doc_id, node.text, node.start_char_idx, node.end_char_idx,
                       int(node.metadata["chunk_index"]))
             )
-        new_ids = [n.node_id for n in nodes]
-        self.catalog.add_pending(new_ids)
-        if nodes:
-            self.vectors.add(nodes)
-        stale = self.catalog.commit(
-            [DocumentWrite(a, digest, chunks[a.id]) for a, digest, _ in batch.writes],
-            files=batch.files,
-            removed_doc_ids=batch.removed,
-        )
-        self._delete_vectors(stale)
+        self.index.write([DocumentWrite(a, digest, chunks[a.id]) for a, digest, _ in batch.writes], nodes,
+                         files=batch.files, removed_doc_ids=batch.removed)
         for _, _, is_update in batch.writes:
             if is_update:
                 report.updated += 1
@@ -371,18 +344,12 @@ class Ingestor:
         report.chunks += len(nodes)
         report.embedded += len(nodes)
 
-    def _delete_vectors(self, chunk_ids: list[str]) -> None:
-        if chunk_ids:
-            self.vectors.delete(chunk_ids)
-            self.catalog.clear_pending(chunk_ids)
-
     def _sync(self, report: IngestReport) -> None:
-        gone = [r for r in self.catalog.file_records() if not Path(r.path).exists()]
+        gone = [r for r in self.index.file_records() if not Path(r.path).exists()]
         if not gone:
             return
         doc_ids = sorted({d for r in gone for d in r.doc_ids})
-        stale = self.catalog.commit([], removed_doc_ids=doc_ids, removed_files=[r.path for r in gone])
-        self._delete_vectors(stale)
+        self.index.remove(doc_ids, removed_files=[r.path for r in gone])
         report.removed += len(doc_ids)
 
     def remove_documents(self, doc_ids: Sequence[str]) -> int:
@@ -394,14 +361,13 @@ class Ingestor:
 
     def _remove_documents(self, doc_ids: Sequence[str]) -> int:
         with IndexLock(self.index_dir):
-            existing = [d for d in doc_ids if self.catalog.doc_hashes([d])]
-            files = [r for r in self.catalog.file_records() if set(r.doc_ids) & set(existing)]
+            existing = [d for d in doc_ids if self.index.doc_hashes([d])]
+            files = [r for r in self.index.file_records() if set(r.doc_ids) & set(existing)]
             rewritten = [
                 FileRecord(r.path, r.mtime_ns, r.size, tuple(d for d in r.doc_ids if d not in existing))
                 for r in files
             ]
-            stale = self.catalog.commit([], files=rewritten, removed_doc_ids=existing)
-            self._delete_vectors(stale)
+            self.index.remove(existing, files=rewritten)
         return len(existing)
 
 

@@ -135,10 +135,11 @@ class Assistant:
     def _ingestor(self) -> Any:
         from ingest.pipeline import Ingestor
         from rag.index.llama_embedding import SentenceEmbedding
+        from rag.index.writer import IndexWriter
 
         s = self.settings
         embedding = SentenceEmbedding(embed_batch_size=s.embed_batch_size, encoder=self.embed_model)
-        return Ingestor(Path(s.index_dir), self.catalog, self.vectors, embedding,
+        return Ingestor(Path(s.index_dir), IndexWriter(self.catalog, self.vectors), embedding,
                         chunk_max_tokens=s.chunk_max_tokens, chunk_overlap_sentences=s.chunk_overlap_sentences,
                         max_file_bytes=s.max_file_bytes, max_article_chars=s.max_article_chars,
                         batch_chars=s.ingest_batch_chars, min_free_bytes=s.min_free_bytes)

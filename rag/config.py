@@ -177,3 +177,50 @@ class Settings:
         if "llm_api_key" not in values and env.get("OPENAI_API_KEY"):
             values["llm_api_key"] = env["OPENAI_API_KEY"]
         return cls(**values)
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """How the page is served (app.py), read once at start: the bind address (RAG_HOST, loopback by default),
+    RAG_PORT, a public share link, and the login (RAG_USERNAME / RAG_PASSWORD)."""
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+    share: bool = False
+    no_auth: bool = False  # serve an exposed page without a login, knowingly
+    username: str = ""
+    password: str = field(default="", repr=False)
+    index_dir: str | None = None  # None: the Settings' own (RAG_INDEX_DIR or ./.rag)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **given: Any) -> ServeSettings:
+        """RAG_HOST, RAG_PORT, RAG_USERNAME, RAG_PASSWORD; `given` (the command line) wins where not None."""
+        env = os.environ if environ is None else environ
+        try:
+            port = int(env.get("RAG_PORT") or cls.port)
+        except ValueError as exc:
+            raise ConfigError(f"RAG_PORT={env.get('RAG_PORT')!r} is not a port number") from exc
+        values: dict[str, Any] = {"host": env.get("RAG_HOST") or cls.host, "port": port,
+                                  "username": env.get("RAG_USERNAME", ""), "password": env.get("RAG_PASSWORD", "")}
+        values.update({k: v for k, v in given.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def login(self) -> tuple[str, str] | None:
+        return (self.username, self.password) if self.username and self.password else None
+
+    @property
+    def exposed(self) -> bool:
+        """Reachable from other machines: a share link, or an address other than loopback."""
+        return self.share or self.host not in LOOPBACK_HOSTS
+
+    def login_problem(self) -> str:
+        """Why the page may not be served this way ("" if it may): an exposed page needs a login unless
+        `no_auth` says otherwise."""
+        if self.exposed and self.login is None and not self.no_auth:
+            return (f"serving on {'a share link' if self.share else self.host} needs a login: set RAG_USERNAME and "
+                    "RAG_PASSWORD (or pass --no-auth to serve without one)")
+        return ""

@@ -176,3 +176,37 @@ def test_backend_setting_and_fallback_note(tmp_path: Path, corpus_dir: Path) -> 
         assert "this is the extractive answer" not in _message_text(history[-1]["content"])
         data = client.predict("Who requested CSTO troops?", 5, [], "", "", "openai", api_name="/answer")
         assert data["backend"] == "extractive" and "failed" in data["fallback"] and data["citations"]
+
+
+def test_the_page_keeps_answers_not_their_html() -> None:
+    from app import Turn, conversation
+    from rag.types import Answer
+
+    first = Turn("Who requested CSTO troops?", Answer(question="q", text="Tokayev asked [1].", abstained=False), "")
+    history = [{"role": "user", "content": "Who requested CSTO troops?"},
+               {"role": "assistant", "content": "**Tokayev**\n\n<a href='#src-1-1'>[1]</a> rendered"},
+               {"role": "user", "content": "Who did he appoint?"},
+               {"role": "assistant", "content": "<b>a reply from elsewhere</b>"}]
+    pairs, kept = conversation(history, [first])
+    # The answer text comes from the kept Answer, never from the page's HTML; a turn the page did not answer in
+    # this session counts with its question only.
+    assert pairs == [("Who requested CSTO troops?", "Tokayev asked [1]."), ("Who did he appoint?", "")]
+    assert kept == [first]
+    assert conversation([], [first]) == ([], [])  # a new (or client-sent empty) chat drops the old turns
+    other = [{"role": "user", "content": "Another question?"}, {"role": "assistant", "content": "x"}]
+    assert conversation(other, [first]) == ([("Another question?", "")], [])
+
+
+def test_serve_settings_are_read_once_and_hold_the_login_policy() -> None:
+    from rag.config import ServeSettings
+    from rag.errors import ConfigError
+
+    serve = ServeSettings.from_env({"RAG_HOST": "0.0.0.0", "RAG_PORT": "8080"}, port=None, index_dir="idx")
+    assert (serve.host, serve.port, serve.index_dir, serve.exposed) == ("0.0.0.0", 8080, "idx", True)
+    assert "needs a login" in serve.login_problem()
+    assert ServeSettings.from_env({"RAG_HOST": "0.0.0.0"}, no_auth=True).login_problem() == ""
+    logged = ServeSettings.from_env({"RAG_HOST": "0.0.0.0", "RAG_USERNAME": "u", "RAG_PASSWORD": "p"})
+    assert logged.login == ("u", "p") and logged.login_problem() == "" and "p'" not in repr(logged)
+    assert ServeSettings.from_env({}, port=7000).login_problem() == "" and not ServeSettings.from_env({}).exposed
+    with pytest.raises(ConfigError):
+        ServeSettings.from_env({"RAG_PORT": "http"})

@@ -263,7 +263,7 @@ def test_hostile_uploads_stay_inside_the_index(page: Any, app_url: str, app_inde
     The same through the HTTP upload route, bypassing the page's own checks."""
     import httpx
 
-    from app import store_uploads
+    from rag.uploads import store_uploads
 
     marker = Path("/tmp") / f"rag-escape-{os.getpid()}.txt"
     marker.unlink(missing_ok=True)
