@@ -30,7 +30,8 @@ def test_chat_and_answer_endpoints(tmp_path: Path, corpus_dir: Path) -> None:
     from app import _message_text
 
     index = tmp_path / "idx"
-    Assistant(index_dir=index).ingest([corpus_dir])
+    with Assistant(index_dir=index) as assistant:
+        assistant.ingest([corpus_dir])
     port = free_port()
     with running([sys.executable, "app.py", "--index", str(index), "--port", str(port)],
                  f"http://127.0.0.1:{port}/", tmp_path / "app.log", timeout_s=120, env=_env(), cwd=REPO):
@@ -67,7 +68,8 @@ def test_chat_and_answer_endpoints(tmp_path: Path, corpus_dir: Path) -> None:
         # /answer is the answer as data, with exact spans.
         data = client.predict("Who requested CSTO troops?", 3, [], "", "", api_name="/answer")
         assert data["abstained"] is False and "Tokayev" in data["short_answer"]
-        article = Assistant(index_dir=index).article(data["citations"][0]["doc_id"])
+        with Assistant(index_dir=index) as reader:
+            article = reader.article(data["citations"][0]["doc_id"])
         c = data["citations"][0]
         assert article is not None and article.text[c["start_char"]:c["end_char"]] == c["quote"]
         assert (c["published"], c["published_source"]) == ("2022", "text")  # "(C)UNIAN 2022" at its end
@@ -108,7 +110,8 @@ def test_exposed_server_needs_a_login(tmp_path: Path) -> None:
 def test_login_when_credentials_are_set(tmp_path: Path, corpus_dir: Path) -> None:
     from gradio_client import Client
 
-    Assistant(index_dir=tmp_path / "idx").ingest([corpus_dir])
+    with Assistant(index_dir=tmp_path / "idx") as assistant:
+        assistant.ingest([corpus_dir])
     port = free_port()
     env = _env(RAG_USERNAME="editor", RAG_PASSWORD="s3cret-pass")
     url = f"http://127.0.0.1:{port}/"
@@ -162,7 +165,8 @@ def test_backend_setting_and_fallback_note(tmp_path: Path, corpus_dir: Path) -> 
 
     from app import _message_text
 
-    Assistant(index_dir=tmp_path / "idx").ingest([corpus_dir])
+    with Assistant(index_dir=tmp_path / "idx") as assistant:
+        assistant.ingest([corpus_dir])
     port, dead = free_port(), free_port()
     env = _env(RAG_ANSWER_BACKEND="openai", RAG_LLM_BASE_URL=f"http://127.0.0.1:{dead}/v1", RAG_LLM_TIMEOUT_S="5")
     with running([sys.executable, "app.py", "--index", str(tmp_path / "idx"), "--port", str(port)],

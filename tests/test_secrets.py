@@ -21,7 +21,8 @@ def test_the_llm_api_key_never_leaves_the_process(tmp_path: Path, corpus_dir: Pa
 
     key = f"sk-test-{secrets.token_hex(16)}"
     index = tmp_path / "idx"
-    Assistant(index_dir=index).ingest([corpus_dir])
+    with Assistant(index_dir=index) as built:
+        built.ingest([corpus_dir])
     dead = free_port()  # an OpenAI-compatible backend that is down: its error paths are where keys leak
     llm = {"RAG_ANSWER_BACKEND": "openai", "RAG_LLM_BASE_URL": f"http://127.0.0.1:{dead}/v1",
            "RAG_LLM_MODEL": "some-model", "RAG_LLM_API_KEY": key, "RAG_LLM_TIMEOUT_S": "2"}
