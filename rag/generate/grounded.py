@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from rag.errors import BackendError
 from rag.generate.backends import chat_messages, complete_chat, stream_chat
+from rag.reading import Relevance
 from rag.reading.cite import make_citation
 from rag.reading.short import short_answer
 from rag.text.sentences import sentence_spans
@@ -211,7 +212,6 @@ def _unsupported_facts(claim: str, passage_text: str) -> list[str]:
     return list(dict.fromkeys(missing))
 
 
-Relevance = Callable[[str, int, int], float]  # (doc_id, start_char, end_char) -> p(that sentence answers)
 Fallback = Callable[[str], Iterator[AnswerPiece | Answer]]  # reason -> the extractive answer, streamed
 
 
