@@ -50,7 +50,7 @@ GRID: dict[str, tuple[float, ...]] = {
     "names": (0.0, 0.05, 0.1, 0.2),
     "rank": (0.0, 0.02, 0.05, 0.1),
     "type": (0.0,),
-    "recency": (DEFAULT_WEIGHTS["recency"],),  # not fitted here: rag/rerank.py says why (evals.tune_time)
+    "recency": (DEFAULT_WEIGHTS["recency"],),  # not fitted here: rag/reading/rerank.py says why (evals.tune_time)
 }
 
 
