@@ -18,13 +18,13 @@ from rag.errors import BackendError
 from rag.generate.backends import chat_messages, complete_chat, stream_chat
 from rag.reading import Relevance
 from rag.reading.cite import make_citation
+from rag.reading.compose import REFUSAL
 from rag.reading.short import short_answer
 from rag.text.sentences import sentence_spans
 from rag.text.words import STOPWORDS, content_stems, stem, tokens
 from rag.types import Answer, AnswerPiece, Article, Citation, Passage
 
 NO_ANSWER = "NOT IN SOURCES"
-REFUSAL = "The articles in the corpus don't say."
 
 SYSTEM_PROMPT = """You answer questions about news articles using only the numbered sources you are given.
 Rules:
@@ -49,8 +49,12 @@ _INSTRUCTION_RE = re.compile(
     re.IGNORECASE,
 )
 WITHHELD = "[a passage addressed to AI assistants was left out]"
-_MARKERS_RE = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_MARKER_AFTER_STOP_RE = re.compile(r"([.!?…][”\"’']?)\s*((?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)+)")
+_NUMBERS = r"\d+(?:\s*[,;]\s*\d+)*"  # inside a citation marker: "1", "1, 2", "1;3"
+_MARKERS_RE = re.compile(rf"\s*\[({_NUMBERS})\]")
+_MARKER_RUN = rf"(?:\[{_NUMBERS}\]\s*)+"  # one or more markers in a row ("[1] [2]")
+_MARKER_AFTER_STOP_RE = re.compile(rf"([.!?…][”\"’']?)\s*({_MARKER_RUN})")
+_MARKERS_AT_START_RE = re.compile(rf"\s*({_MARKER_RUN})")
+_MARKER_ARRIVING_RE = re.compile(rf"\s*(?:{_MARKER_RUN})?\[[\d,;\s]*")  # markers, the last one unclosed
 _NUMBER_RE = re.compile(r"\d[\d,.]*\d|\d")
 _NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z][\w’'-]*")
 # A claim ending on a word that needs more after it ("Harvey Weinstein charged with"): a copied headline's stub, or
@@ -375,9 +379,9 @@ def _complete_sentences(buffer: str) -> tuple[str, str]:
     head = buffer[:cut]
     # "... in 2022. [1] Next" : the marker belongs to the sentence before it.
     rest = buffer[cut:]
-    if re.fullmatch(r"\s*(?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)*\[[\d,;\s]*", rest):
+    if _MARKER_ARRIVING_RE.fullmatch(rest):
         return "", buffer  # a marker still arriving ("... 2022. [1"): it may belong to the sentence before
-    m = re.match(r"\s*((?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)+)", rest)
+    m = _MARKERS_AT_START_RE.match(rest)
     if m:
         head, cut = buffer[: cut + m.end()], cut + m.end()
     return head, buffer[cut:]
