@@ -161,8 +161,9 @@ def render_card(citation: Any, turn: int, article_text: str | None) -> str:
             f'<p class="source-context">{e(before)}<mark>{e(quote)}</mark>{e(after)}</p>{also}</div>')
 
 
-def render_panel(turns: Sequence[str]) -> str:
-    return f'<div class="source-hint">{PANEL_HINT}</div>' + "".join(turns[-MAX_TURNS_WITH_SOURCES:])
+def render_panel(turns: Sequence[Turn]) -> str:
+    """The side panel: the source cards of the chat's latest turns (hidden until a citation is clicked)."""
+    return f'<div class="source-hint">{PANEL_HINT}</div>' + "".join(t.cards for t in turns[-MAX_TURNS_WITH_SOURCES:])
 
 
 def _reveal(text: str) -> Iterator[str]:
@@ -238,10 +239,10 @@ class Page:
         history = list(history or [])
         pairs, turns = conversation(history, turns or [])
         if not message or not message.strip():
-            yield "", history, render_panel([t.cards for t in turns]), turns
+            yield "", history, render_panel(turns), turns
             return
         history += [{"role": "user", "content": message}, {"role": "assistant", "content": "*Searching the articles…*"}]
-        panel = render_panel([t.cards for t in turns])
+        panel = render_panel(turns)
         yield "", history, panel, turns
         try:
             filters = Filters(sources=tuple(sources or ()), published_from=(since or "").strip(),
@@ -278,7 +279,7 @@ class Page:
         cards = "".join(render_card(c, turn, getattr(articles.get(c.doc_id), "text", None)) for c in answer.citations)
         turns = [*turns, Turn(message, answer, cards)]
         history[-1] = {"role": "assistant", "content": render_answer(answer, turn)}
-        yield "", history, render_panel([t.cards for t in turns]), turns
+        yield "", history, render_panel(turns), turns
 
     def api_answer(self, question: str, top_k: int = 5, sources: list[str] | None = None, since: str = "",
                    until: str = "", backend: str = "", as_of: str = "") -> dict[str, Any]:
