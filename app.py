@@ -2,7 +2,7 @@
 
 Chat tab: streamed answers whose [n] markers open the cited passage in the side panel (client-side, see _HEAD),
 example questions on an empty chat, settings (top-k, source and date filters) applied per question. Corpus tab:
-upload and ingest files, the document list, delete, re-sync. Everything from an article (text, titles, URLs) is
+upload and ingest files, feeds and pages fetched once or watched on a schedule, the document list, delete, re-sync. Everything from an article (text, titles, URLs) is
 escaped before it reaches the page.
 """
 
@@ -222,6 +222,7 @@ class Page:
         self.index_dir = index_dir
         self._assistant: Any = None
         self._lock = threading.Lock()
+        self._watcher: Any = None  # ingest.watch.Watcher, made when the Corpus tab first watches feeds
 
     def assistant(self) -> Any:
         with self._lock:
@@ -346,6 +347,55 @@ class Page:
         return (message, *self.corpus_view())
 
 
+    # -- feeds ------------------------------------------------------------------------------------------------
+    def fetch_feeds(self, urls_text: str, progress: Any = None) -> tuple[Any, ...]:
+        """Ingest the listed feed and page URLs once."""
+        from ingest.watch import urls_in
+
+        try:
+            urls = list(dict.fromkeys(urls_in((urls_text or "").splitlines())))
+            if not urls:
+                return ("<p>List feed or page URLs first, one per line.</p>", *self.corpus_view())
+            report = self.assistant().ingest(urls, on_file=_progress_callback(progress) if progress else None)
+            message = render_report(report)
+        except RagError as exc:
+            message = _problem(exc)
+        return (message, *self.corpus_view())
+
+    def start_watch(self, urls_text: str, minutes: float) -> str:
+        from ingest.watch import Watcher, urls_in
+
+        try:
+            urls = list(dict.fromkeys(urls_in((urls_text or "").splitlines())))
+            assistant = self.assistant()
+        except RagError as exc:
+            return _problem(exc)
+        if not urls:
+            return "<p>List feed URLs first, one per line.</p>"
+        if self._watcher is None:
+            self._watcher = Watcher(lambda batch, stop: assistant.ingest(batch, progress=False, stop=stop))
+        self._watcher.start(urls, max(1.0, float(minutes or 15)) * 60)
+        return self.watch_status()
+
+    def stop_watch(self) -> str:
+        if self._watcher is not None:
+            self._watcher.stop()
+        return self.watch_status()
+
+    def watch_status(self) -> str:
+        w = self._watcher
+        if w is None or (not w.running and not w.polls):
+            return "<p>Not watching any feed.</p>"
+        state = (f"Watching {len(w.urls)} URL(s) every {w.every_s / 60:g} min" if w.running else "Stopped")
+        out = f"<p><strong>{state}</strong>; {w.polls} poll(s) done.</p>"
+        if w.last is not None:
+            when = datetime.fromtimestamp(w.last_at, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            out += f"<p>Last poll, {when}:</p>" + render_report(w.last)
+        if w.error:
+            out += _problem(RagError(w.error))
+        return out
+
+
 def _progress_callback(progress: Any) -> Callable[[int, int], None]:
     return lambda done, total: progress((done, total), desc="Reading and embedding", unit="files")
 
@@ -462,6 +512,17 @@ def build_ui(page: Page) -> Any:
                 with gr.Row():
                     pick = gr.Dropdown(choices=[], label="Document to delete", scale=4, elem_id="pick")
                     delete = gr.Button("Delete document", variant="stop", scale=1, elem_id="delete")
+                with gr.Accordion("Feeds and web pages", open=False, elem_id="feeds"):
+                    feed_urls = gr.Textbox(lines=4, label="RSS/Atom feed or page URLs, one per line",
+                                           placeholder="https://example.com/news/rss.xml", elem_id="feed-urls")
+                    with gr.Row():
+                        fetch = gr.Button("Fetch now", elem_id="fetch")
+                        minutes = gr.Number(value=15, minimum=1, label="Check every (minutes)", scale=1,
+                                            elem_id="watch-minutes")
+                        start = gr.Button("Watch", variant="primary", elem_id="watch")
+                        stop = gr.Button("Stop watching", elem_id="stop-watch")
+                    watch_state = gr.HTML(elem_id="watch-status")
+                    timer = gr.Timer(10)
 
         chat_in = [box, chatbot, turns, top_k, sources, since, until, backend, as_of]
         chat_out = [box, chatbot, panel, turns]
@@ -481,6 +542,11 @@ def build_ui(page: Page) -> Any:
         resync.click(lambda progress=bar: page.resync_corpus(progress), None, [result, *view],
                      api_visibility="private")
         delete.click(page.delete_document, pick, [result, *view], api_visibility="private")
+        fetch.click(lambda urls, progress=bar: page.fetch_feeds(urls, progress), feed_urls, [result, *view],
+                    api_visibility="private")
+        start.click(page.start_watch, [feed_urls, minutes], watch_state, api_visibility="private")
+        stop.click(page.stop_watch, None, watch_state, api_visibility="private")
+        timer.tick(page.watch_status, None, watch_state, api_visibility="private", show_progress="hidden")
         demo.load(page.corpus_view, None, view, api_visibility="private")
         gr.api(page.api_answer, api_name="answer")
     demo.queue(default_concurrency_limit=4)

@@ -2,7 +2,7 @@
 
     python -m bench.worker JOB INDEX_DIR [FILES_OR_QUESTIONS_JSON]
 
-Jobs: ingest / baseline-ingest (a corpus into an index), first-answer / baseline-first-answer (process start to
+Jobs: ingest / baseline-ingest (a corpus into an index), read (records of files, no index), first-answer / baseline-first-answer (process start to
 the first answer over a built index), queries / baseline-queries (latency of each question, warm).
 `spawn()` runs a job from a bench script and adds `wall_seconds`, the whole process as the parent saw it.
 """
@@ -60,12 +60,19 @@ def run(job: str, index: Path, arg: Any) -> dict[str, Any]:
         from rag import Assistant
 
         assistant = Assistant(index_dir=index)
-        assistant.embed_model.encode(["warm-up"])  # the model load is start-up, not ingest
+        assistant.chunk_encoder.encode(["warm-up"])  # the model load is start-up, not ingest
         started = time.perf_counter()
         report = assistant.ingest(arg, progress=False)
         return {"seconds": time.perf_counter() - started, "chunks": report.chunks,
                 "documents": report.added + report.updated + report.unchanged, "embedded": report.embedded,
-                "backend": assistant.embed_model.backend}
+                "backend": assistant.chunk_encoder.backend}
+    if job == "read":  # load and clean records only (no index): the memory of streaming a large file
+        from ingest.load import discover, read_records
+
+        started = time.perf_counter()
+        files, _ = discover(arg)
+        count = sum(1 for f in files for _ in read_records(f, 50 * 2**20))
+        return {"seconds": time.perf_counter() - started, "records": count}
     if job == "baseline-ingest":
         from evals.baseline import LlamaIndexBaseline
 

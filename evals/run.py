@@ -227,6 +227,7 @@ def main(args: argparse.Namespace) -> int:
         assistant = Assistant(settings=settings)
         # Costs are of ingesting and answering: the model is loaded (and torch imported) before the clocks start.
         assistant.embed_model.encode(["warm-up"])
+        assistant.chunk_encoder.encode(["warm-up"])
         rss_before = _rss_mb()
         ingest_seconds, chunks = 0.0, 0
         if corpus:

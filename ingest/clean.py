@@ -286,8 +286,22 @@ def clean_markdown(raw: str, *, doc_id: str, path: str = "") -> Article:
     )
 
 
-def clean_html(raw: str, *, doc_id: str, path: str = "", url: str = "") -> Article:
-    """HTML -> Article with trafilatura: main text, title, date, site name; comments kept apart."""
+def _site_name(found: str, url: str, fallback: str) -> str:
+    """The page's site name, unless it is only the URL's host (trafilatura's guess) and a feed named it."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).netloc.lower()
+    if fallback and (not found or found.lower() in (host, host.removeprefix("www."))):
+        return fallback
+    return found
+
+
+def clean_html(raw: str, *, doc_id: str, path: str = "", url: str = "",
+               fallback: Mapping[str, Any] | None = None) -> Article:
+    """HTML -> Article with trafilatura: main text, title, date, site name; comments kept apart. `fallback`
+    (title, published, authors, source, url: what a feed entry or an archive record says) fills what the page
+    lacks."""
+    fallback = fallback or {}
     import trafilatura
 
     try:
@@ -308,16 +322,18 @@ def clean_html(raw: str, *, doc_id: str, path: str = "", url: str = "") -> Artic
     if not text.strip():
         raise IngestError("no article text found in the HTML")
     author = data.get("author") or ""
+    authors = tuple(a for a in re.split(r";|,", author) if a.strip()) or tuple(fallback.get("authors") or ())
+    title = data.get("title") or str(fallback.get("title") or "")
     article = clean_text(
         text,
         doc_id=doc_id,
         path=path,
-        title=data.get("title") or "",
-        source=data.get("sitename") or "",
-        page_date=data.get("date") or "",
-        url=data.get("url") or url,
-        authors=tuple(a for a in re.split(r";|,", author) if a.strip()),
-        find_title=not data.get("title"),
+        title=title,
+        source=_site_name(data.get("sitename") or "", data.get("url") or url, str(fallback.get("source") or "")),
+        page_date=data.get("date") or fallback.get("published") or "",
+        url=data.get("url") or url or str(fallback.get("url") or ""),
+        authors=authors,
+        find_title=not title,
     )
     extra_comments = tuple(c for c in (data.get("comments") or "").split("\n") if c.strip())
     if extra_comments:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rag.errors import IngestError
+from rag.errors import ConfigError, IngestError
 from rag.types import SkippedFile
 
 FORMATS = {
@@ -22,7 +23,11 @@ FORMATS = {
     ".htm": "html",
     ".pdf": "pdf",
     ".jsonl": "jsonl",
+    ".warc": "warc",
+    ".csv": "csv",
+    ".parquet": "parquet",
 }
+STREAMED = frozenset({"warc", "csv", "parquet"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,14 @@ class RawRecord:
     format: str
     text: str
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+def file_format(path: Path) -> str | None:
+    """The format a file is read as, from its name (None: not one we read)."""
+    name = path.name.lower()
+    if name.endswith(".warc.gz"):
+        return "warc"
+    return FORMATS.get(path.suffix.lower())
 
 
 def doc_id_for_path(path: Path) -> str:
@@ -69,7 +82,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[SourceFile],
             skipped.append(SkippedFile(str(root), "no such file or folder"))
             continue
         for path in candidates:
-            fmt = FORMATS.get(path.suffix.lower())
+            fmt = file_format(path)
             if fmt is None:
                 skipped.append(SkippedFile(str(path), f"unsupported file type {path.suffix or '(none)'!r}"))
                 continue
@@ -113,10 +126,82 @@ def decode(data: bytes) -> str:
 DATE_KEYS = ("published", "date", "publish_date", "published_at", "pubDate", "datePublished")
 
 
-def read_records(source: SourceFile, max_bytes: int, max_chars: int = 1_000_000,
+@dataclass(frozen=True)
+class Columns:
+    """Which fields of a record (a JSONL object, a CSV or Parquet row) hold what: the first present and non-empty
+    of each wins. `Columns.parse("text=article_body,title=headline")` puts those names first."""
+
+    text: tuple[str, ...] = ("text", "content", "body", "article", "maintext")
+    title: tuple[str, ...] = ("title", "headline")
+    url: tuple[str, ...] = ("url", "link")
+    published: tuple[str, ...] = DATE_KEYS
+    source: tuple[str, ...] = ("source", "publisher", "source_domain")
+    authors: tuple[str, ...] = ("authors", "author")
+    id: tuple[str, ...] = ("id",)
+
+    @classmethod
+    def parse(cls, spec: str) -> Columns:
+        """'' -> the defaults; otherwise field=column pairs, comma-separated, each put before the defaults."""
+        columns = cls()
+        for pair in filter(None, (p.strip() for p in spec.split(","))):
+            name, _, column = pair.partition("=")
+            name, column = name.strip(), column.strip()
+            if name not in cls.__dataclass_fields__ or not column:
+                raise ConfigError(f"column mapping {pair!r}: use FIELD=COLUMN with FIELD one of "
+                                  f"{', '.join(cls.__dataclass_fields__)}")
+            columns = replace(columns, **{name: (column, *getattr(columns, name))})
+        return columns
+
+    def names(self) -> set[str]:
+        return {n for f in self.__dataclass_fields__ for n in getattr(self, f)}
+
+
+def _first(obj: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    return next((obj[k] for k in keys if obj.get(k) not in (None, "")), None)
+
+
+def record_from_fields(obj: Mapping[str, Any], where: str, fallback_id: str, what: str, max_chars: int,
+                       fmt: str, columns: Columns | None = None) -> RawRecord | SkippedFile:
+    """One article from a record's fields (`what` names it in messages, e.g. "line 7" or "row 12"); the
+    same rules for JSONL, CSV and Parquet: a text is required and is at most `max_chars`, the id is the record's
+    own or `fallback_id`."""
+    columns = columns or Columns()
+    body = _first(obj, columns.text)
+    if not isinstance(body, str) or not body.strip():
+        return SkippedFile(where, f"{what} has no text (looked for {', '.join(columns.text)})")
+    if len(body) > max_chars:
+        return SkippedFile(where, f"{what}'s text is {len(body):,} characters, over the {max_chars:,}-character "
+                                  "article limit")
+    authors = _first(obj, columns.authors) or ()
+    if isinstance(authors, str):
+        authors = tuple(a.strip() for a in re.split(r";|\|", authors) if a.strip())
+    elif not isinstance(authors, (list, tuple)):
+        authors = (str(authors),)
+    published = _first(obj, columns.published)
+    if hasattr(published, "isoformat"):  # a datetime or date from Parquet
+        published = published.isoformat()
+    record_id = _first(obj, columns.id)
+    meta = {
+        "title": str(_first(obj, columns.title) or ""),
+        "url": str(_first(obj, columns.url) or ""),
+        "source": str(_first(obj, columns.source) or ""),
+        "published": published if published is not None else "",
+        "authors": tuple(str(a) for a in authors if a),
+    }
+    return RawRecord(str(record_id) if record_id is not None else fallback_id, where, fmt, body, meta)
+
+
+def read_records(source: SourceFile, max_bytes: int, max_chars: int = 1_000_000, columns: Columns | None = None,
                  ) -> Iterator[RawRecord | SkippedFile]:
-    """The articles in one file. A whole-file problem raises IngestError; a bad JSONL line (malformed, or
-    over `max_chars`) is yielded as a SkippedFile naming its line and the rest of the file goes on."""
+    """The articles in one file. A whole-file problem raises IngestError; a bad record (a malformed JSONL line,
+    a CSV or Parquet row without text, a damaged WARC record, one over `max_chars`) is yielded as a SkippedFile
+    naming where it is, and the rest of the file goes on. Archives and datasets (WARC, CSV, Parquet) are streamed
+    (ingest/archives.py) and have no size limit; `max_bytes` limits each of their records instead."""
+    if source.format in STREAMED:
+        from ingest import archives
+
+        yield from archives.read(source, max_bytes, max_chars, columns or Columns())
+        return
     if source.size > max_bytes:
         raise IngestError(f"file is {source.size:,} bytes, over the {max_bytes:,}-byte limit")
     try:
@@ -161,27 +246,7 @@ def read_records(source: SourceFile, max_bytes: int, max_chars: int = 1_000_000,
         if not isinstance(obj, dict):
             yield SkippedFile(where, f"line {lineno} is not a JSON object")
             continue
-        body = obj.get("text")
-        if not isinstance(body, str) or not body.strip():
-            yield SkippedFile(where, f"line {lineno} has no \"text\"")
-            continue
-        if len(body) > max_chars:
-            yield SkippedFile(where, f"line {lineno}'s text is {len(body):,} characters, over the {max_chars:,}-"
-                                     "character article limit")
-            continue
-        record_id = obj.get("id")
-        authors = obj.get("authors") or ()
-        if isinstance(authors, str):
-            authors = (authors,)
-        meta = {
-            "title": str(obj.get("title") or ""),
-            "url": str(obj.get("url") or ""),
-            "source": str(obj.get("source") or ""),
-            "published": next((obj[k] for k in DATE_KEYS if obj.get(k) not in (None, "")), ""),
-            "authors": tuple(str(a) for a in authors if a),
-        }
-        rid = str(record_id) if record_id not in (None, "") else f"{doc_id}#{lineno}"
-        yield RawRecord(rid, where, "jsonl", body, meta)
+        yield record_from_fields(obj, where, f"{doc_id}#{lineno}", f"line {lineno}", max_chars, "jsonl", columns)
     if not any_line:
         raise IngestError("empty file")
 

@@ -29,7 +29,9 @@ from pydantic import PrivateAttr
 
 from ingest.chunk import Chunker
 from ingest.clean import clean_html, clean_markdown, clean_text
-from ingest.load import RawRecord, SourceFile, discover, read_records
+from ingest.fetch import Fetcher, FetchPolicy
+from ingest.load import Columns, RawRecord, SourceFile, discover, read_records
+from ingest.web import Kept, Validator, WebSource, is_url, read_url
 from rag.errors import IndexLockedError, IndexStorageError, IngestError, storage_error
 from rag.index.catalog import DocumentWrite, FileRecord
 from rag.index.writer import IndexWriter
@@ -43,7 +45,8 @@ _META_KEYS = ("doc_id", "title", "source", "published", "published_day", "chunk_
 def to_article(record: RawRecord) -> Article:
     """Dispatch a raw record to the cleaner for its format."""
     if record.format == "html":
-        return clean_html(record.text, doc_id=record.doc_id, path=record.path)
+        return clean_html(record.text, doc_id=record.doc_id, path=record.path, url=str(record.meta.get("url", "")),
+                          fallback=record.meta)
     if record.format == "md":
         return clean_markdown(record.text, doc_id=record.doc_id, path=record.path)
     meta = record.meta
@@ -161,8 +164,13 @@ class Ingestor:
         max_article_chars: int = 1_000_000,
         batch_chars: int = 400_000,
         min_free_bytes: int = 64 * 1024 * 1024,
+        fetch_policy: FetchPolicy | None = None,
+        columns: Columns | None = None,
     ) -> None:
         self.index_dir = index_dir
+        self.fetch_policy = fetch_policy or FetchPolicy()
+        self.columns = columns or Columns()
+        self._fetcher: Fetcher | None = None
         self.index = index
         self.max_file_bytes = max_file_bytes
         self.max_article_chars = max_article_chars
@@ -179,18 +187,24 @@ class Ingestor:
         )
 
     def run(self, paths: Iterable[str | os.PathLike[str]], sync: bool = False, progress: bool | None = None,
-            on_file: Callable[[int, int], None] | None = None) -> IngestReport:
-        """`on_file(done, total)` is called after each file (for a progress display).
+            on_file: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> IngestReport:
+        """Paths are files, folders, or feed and page URLs (ingest/web.py). `on_file(done, total)` is called after
+        each source (for a progress display). When `stop` is set, the run ends after the source being read, with
+        everything read so far committed.
 
         A failed write (disk full, read-only directory) raises IndexStorageError; what was committed before it
         stays, and the next run recovers the rest (see the module docstring)."""
         try:
-            return self._run(paths, sync, progress, on_file)
+            return self._run(paths, sync, progress, on_file, stop)
         except (sqlite3.Error, OSError) as exc:
             raise storage_error("writing the index", self.index_dir, exc) from exc
+        finally:
+            if self._fetcher is not None:
+                self._fetcher.close()
+                self._fetcher = None
 
     def _run(self, paths: Iterable[str | os.PathLike[str]], sync: bool, progress: bool | None,
-             on_file: Callable[[int, int], None] | None) -> IngestReport:
+             on_file: Callable[[int, int], None] | None, stop: threading.Event | None) -> IngestReport:
         """The ingest itself.
 
         A reader thread loads and cleans the files ahead (bounded) while this thread embeds and commits, so
@@ -200,38 +214,52 @@ class Ingestor:
         report = IngestReport()
         with IndexLock(self.index_dir):
             self.index.recover()
-            files, skipped = discover(paths)
+            given = [str(p) for p in paths]
+            urls = list(dict.fromkeys(p for p in given if is_url(p)))
+            files, skipped = discover([p for p in given if not is_url(p)])
             report.skipped.extend(skipped)
+            sources: list[SourceFile | WebSource] = [*files, *(WebSource(u) for u in urls)]
             same_pipeline = self.index.meta("pipeline") == self.fingerprint
             batch = _Batch()
-            bar = _progress(sum(f.size for f in files), progress)
-            reader = _Reader(files, self._read_file, lambda f: self._unchanged(f, same_pipeline))
-            done_files, shown = 0, 0  # files finished; bytes of the current file shown on the bar
+            bar = _progress(sum(f.size for f in files), progress, sources=len(sources) if not files else 0)
+            reader = _Reader(sources, self._read_source, lambda f: self._unchanged(f, same_pipeline))
+            done_files, shown = 0, 0  # sources finished; bytes of the current file shown on the bar
             try:
                 seen: dict[str, Article] = {}
+                kept: set[str] = set()
                 for event in reader:
                     source = event.source
                     if isinstance(event, ArticleRead) and event.article.id in seen:
                         report.skipped.append(SkippedFile(str(source.path), f"a second document with id "
                                                           f"{event.article.id!r} (the first is kept)"))
                     elif isinstance(event, ArticleRead):
-                        self._add_article(event.article, batch, report)
+                        outcome = self._add_article(event.article, batch, report)
+                        if isinstance(source, WebSource):
+                            _count(report, source, outcome)
                         seen[event.article.id] = event.article
                         step = min(len(event.article.text), source.size - shown)
                         bar.update(step)
                         shown += step
+                    elif isinstance(event, RecordKept):
+                        report.unchanged += 1
+                        kept.add(event.doc_id)
+                        _count(report, source, "unchanged")
                     elif isinstance(event, FileUnchanged):
                         report.unchanged += event.documents
                     elif isinstance(event, (RecordSkipped, FileFailed)):
                         report.skipped.append(event.skipped)
+                        if isinstance(source, WebSource):
+                            _count(report, source, "skipped")
                     if isinstance(event, (FileUnchanged, FileEnd, FileFailed)):
                         if isinstance(event, FileEnd):
-                            self._end_file(source, seen, batch)
-                        bar.update(source.size - shown)
-                        seen, shown = {}, 0
+                            self._end_file(source, seen, kept, event.validator, batch)
+                        bar.update(source.size - shown if files else 1)
+                        seen, kept, shown = {}, set(), 0
                         done_files += 1
                         if on_file is not None:
-                            on_file(done_files, len(files))
+                            on_file(done_files, len(sources))
+                        if stop is not None and stop.is_set():
+                            break
                     if batch.chars >= self.batch_chars:
                         if isinstance(event, ArticleRead):  # mid-file: its documents so far go with a provisional record
                             self._provisional_file(source, seen, batch)
@@ -251,47 +279,68 @@ class Ingestor:
         return report
 
     # -- steps ---------------------------------------------------------------------------------------
-    def _unchanged(self, source: SourceFile, same_pipeline: bool) -> int | None:
-        """The number of documents of a file whose size and mtime say it is unchanged; None if it must be read."""
+    def _unchanged(self, source: SourceFile | WebSource, same_pipeline: bool) -> int | None:
+        """The number of documents of a file whose size and mtime say it is unchanged; None if it must be read
+        (a URL always is: its request is conditional instead)."""
+        if isinstance(source, WebSource):
+            return None
         record = self.index.file_record(source.key)
         if same_pipeline and record and record.mtime_ns == source.mtime_ns and record.size == source.size:
             return len(record.doc_ids)
         return None
 
-    def _read_file(self, source: SourceFile) -> Iterator[Article | SkippedFile]:
-        """The file's cleaned articles, and a SkippedFile for each bad record (IngestError: the whole file)."""
-        for item in read_records(source, self.max_file_bytes, self.max_article_chars):
-            if isinstance(item, SkippedFile):
+    def _read_source(self, source: SourceFile | WebSource) -> Iterator[SourceItem]:
+        """The source's cleaned articles, a SkippedFile for each bad record (IngestError: the whole source), and
+        for a URL the entries kept as they were and the validator for its next request."""
+        if isinstance(source, WebSource):
+            if self._fetcher is None:
+                self._fetcher = Fetcher(self.fetch_policy)
+            record = self.index.file_record(source.key)
+            items: Iterator[RawRecord | SkippedFile | Kept | Validator] = read_url(
+                source, record.validator if record else "", set(record.doc_ids) if record else set(), self._fetcher)
+        else:
+            items = read_records(source, self.max_file_bytes, self.max_article_chars, self.columns)
+        for item in items:
+            if isinstance(item, RawRecord):
+                yield self._article(item)
+            else:
                 yield item
-                continue
-            try:
-                article = to_article(item)
-            except IngestError as exc:
-                yield SkippedFile(item.path, str(exc))
-                continue
-            if len(article.text) > self.max_article_chars:  # HTML is only measured once its text is extracted
-                yield SkippedFile(item.path, f"the article is {len(article.text):,} characters, over the "
-                                             f"{self.max_article_chars:,}-character limit")
-                continue
-            yield article
 
-    def _add_article(self, article: Article, batch: _Batch, report: IngestReport) -> None:
+    def _article(self, record: RawRecord) -> Article | SkippedFile:
+        try:
+            article = to_article(record)
+        except IngestError as exc:
+            return SkippedFile(record.path, str(exc))
+        if len(article.text) > self.max_article_chars:  # HTML is only measured once its text is extracted
+            return SkippedFile(record.path, f"the article is {len(article.text):,} characters, over the "
+                                            f"{self.max_article_chars:,}-character limit")
+        return article
+
+    def _add_article(self, article: Article, batch: _Batch, report: IngestReport) -> str:
+        """Queue the article unless the index holds it as it is: "added", "updated" or "unchanged"."""
         digest = article_hash(article, self.fingerprint)
         known = self.index.doc_hashes([article.id]).get(article.id)
         if known == digest:
             report.unchanged += 1
-            return
+            return "unchanged"
         batch.writes.append((article, digest, known is not None))
         batch.chars += len(article.text)
+        return "added" if known is None else "updated"
 
-    def _end_file(self, source: SourceFile, articles: dict[str, Article], batch: _Batch) -> None:
-        """A file was read whole: record it, and drop the documents it no longer holds."""
+    def _end_file(self, source: SourceFile | WebSource, articles: dict[str, Article], kept: set[str],
+                  validator: str, batch: _Batch) -> None:
+        """A source was read whole: record it. A file's documents it no longer holds are dropped; a feed's stay
+        (a feed lists only its latest entries), and an entry that failed this time keeps its document."""
         record = self.index.file_record(source.key)
         previous = set(record.doc_ids) if record else set()
-        batch.removed.extend(sorted(previous - set(articles)))
-        batch.files.append(FileRecord(source.key, source.mtime_ns, source.size, tuple(articles)))
+        if isinstance(source, WebSource):
+            held = tuple(sorted(previous | set(articles) | kept))
+        else:
+            batch.removed.extend(sorted(previous - set(articles)))
+            held = tuple(articles)
+        batch.files.append(FileRecord(source.key, source.mtime_ns, source.size, held, validator))
 
-    def _provisional_file(self, source: SourceFile, articles: dict[str, Article], batch: _Batch) -> None:
+    def _provisional_file(self, source: SourceFile | WebSource, articles: dict[str, Article], batch: _Batch) -> None:
         """A file whose documents are committed before its end is recorded in the same transaction, with every
         document it held or holds so far (so `--sync` can remove them all if the file is then deleted) and an
         mtime no file has (so the next run reads it again). Without it, a kill between this commit and the file's
@@ -345,7 +394,7 @@ class Ingestor:
         report.embedded += len(nodes)
 
     def _sync(self, report: IngestReport) -> None:
-        gone = [r for r in self.index.file_records() if not Path(r.path).exists()]
+        gone = [r for r in self.index.file_records() if not is_url(r.path) and not Path(r.path).exists()]
         if not gone:
             return
         doc_ids = sorted({d for r in gone for d in r.doc_ids})
@@ -371,25 +420,34 @@ class Ingestor:
         return len(existing)
 
 
-def _progress(total_bytes: int, enabled: bool | None) -> Any:
-    """A bar over the corpus bytes (so its rate and ETA hold for one big JSONL file too), with chunks/s."""
+def _count(report: IngestReport, source: SourceFile | WebSource, outcome: str) -> None:
+    counts = report.urls.setdefault(source.key, {"added": 0, "updated": 0, "unchanged": 0, "skipped": 0})
+    counts[outcome] += 1
+
+
+def _progress(total_bytes: int, enabled: bool | None, sources: int = 0) -> Any:
+    """A bar over the corpus bytes (so its rate and ETA hold for one big JSONL file too), with chunks/s; over
+    `sources` instead when there are only URLs."""
     from tqdm import tqdm
 
+    disable = (not sys.stderr.isatty()) if enabled is None else not enabled
+    if sources:
+        return tqdm(total=sources, desc="ingest", unit="url", dynamic_ncols=True, file=sys.stderr, disable=disable)
     return tqdm(total=total_bytes, desc="ingest", unit="B", unit_scale=True, dynamic_ncols=True, file=sys.stderr,
-                disable=(not sys.stderr.isatty()) if enabled is None else not enabled)
+                disable=disable)
 
 
 @dataclass(frozen=True)
 class FileUnchanged:
     """A file skipped because it is as last ingested (size, mtime, pipeline): its documents are kept."""
 
-    source: SourceFile
+    source: SourceFile | WebSource
     documents: int
 
 
 @dataclass(frozen=True)
 class ArticleRead:
-    source: SourceFile
+    source: SourceFile | WebSource
     article: Article
 
 
@@ -397,7 +455,7 @@ class ArticleRead:
 class RecordSkipped:
     """One record of a file could not be used (the file's other records go on)."""
 
-    source: SourceFile
+    source: SourceFile | WebSource
     skipped: SkippedFile
 
 
@@ -405,18 +463,28 @@ class RecordSkipped:
 class FileFailed:
     """A file that could not be read at all."""
 
-    source: SourceFile
+    source: SourceFile | WebSource
     skipped: SkippedFile
 
 
 @dataclass(frozen=True)
+class RecordKept:
+    """A feed entry as it was at the last poll: its document stays, unread."""
+
+    source: WebSource
+    doc_id: str
+
+
+@dataclass(frozen=True)
 class FileEnd:
-    """After a file's last article."""
+    """After a source's last article; for a URL, with what its next request is made conditional on."""
 
-    source: SourceFile
+    source: SourceFile | WebSource
+    validator: str = ""
 
 
-ReadEvent = FileUnchanged | ArticleRead | RecordSkipped | FileFailed | FileEnd
+ReadEvent = FileUnchanged | ArticleRead | RecordSkipped | RecordKept | FileFailed | FileEnd
+SourceItem = Article | SkippedFile | Kept | Validator
 
 
 @dataclass(frozen=True)
@@ -425,14 +493,15 @@ class _Finished:
 
 
 class _Reader:
-    """Reads and cleans files on a background thread, a bounded queue ahead of the consumer; yields the
-    ReadEvents of each file in order."""
+    """Reads and cleans sources on a background thread, a bounded queue ahead of the consumer; yields the
+    ReadEvents of each source in order."""
 
-    def __init__(self, files: Sequence[SourceFile], read: Callable[[SourceFile], Iterator[Article | SkippedFile]],
-                 unchanged: Callable[[SourceFile], int | None], ahead: int = 64) -> None:
+    def __init__(self, sources: Sequence[SourceFile | WebSource],
+                 read: Callable[[SourceFile | WebSource], Iterator[SourceItem]],
+                 unchanged: Callable[[SourceFile | WebSource], int | None], ahead: int = 64) -> None:
         self._queue: queue.Queue[ReadEvent | _Finished] = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, args=(files, read, unchanged), daemon=True,
+        self._thread = threading.Thread(target=self._produce, args=(sources, read, unchanged), daemon=True,
                                         name="ingest-reader")
         self._thread.start()
 
@@ -445,24 +514,36 @@ class _Reader:
                 continue
         return False
 
-    def _produce(self, files: Sequence[SourceFile], read: Callable[[SourceFile], Iterator[Article | SkippedFile]],
-                 unchanged: Callable[[SourceFile], int | None]) -> None:
+    def _produce(self, sources: Sequence[SourceFile | WebSource],
+                 read: Callable[[SourceFile | WebSource], Iterator[SourceItem]],
+                 unchanged: Callable[[SourceFile | WebSource], int | None]) -> None:
         try:
-            for source in files:
+            for source in sources:
                 count = unchanged(source)
                 if count is not None:
                     if not self._put(FileUnchanged(source, count)):
                         return
                     continue
+                validator = ""
                 try:
                     for item in read(source):
-                        event = RecordSkipped(source, item) if isinstance(item, SkippedFile) else ArticleRead(source, item)
+                        if isinstance(item, Validator):
+                            validator = item.value
+                            continue
+                        event: ReadEvent
+                        if isinstance(item, SkippedFile):
+                            event = RecordSkipped(source, item)
+                        elif isinstance(item, Kept):
+                            assert isinstance(source, WebSource)
+                            event = RecordKept(source, item.doc_id)
+                        else:
+                            event = ArticleRead(source, item)
                         if not self._put(event):
                             return
                 except IngestError as exc:
                     self._put(FileFailed(source, SkippedFile(str(source.path), str(exc))))
                     continue
-                if not self._put(FileEnd(source)):
+                if not self._put(FileEnd(source, validator)):
                     return
             self._put(_Finished())
         except BaseException as exc:  # surfaced in the consumer's thread

@@ -17,7 +17,8 @@ from rag.errors import RagError
 from rag.generate.backends import describe, make_llm
 from rag.generate.grounded import AnswerGenerator, ClaimVerifier, GroundedGenerator
 from rag.index.catalog import SCHEMA_VERSION, Catalog, DocumentSummary
-from rag.index.embed import Encoder, choose_backend, model_id
+from rag.index.embed import Encoder, TextEncoder, choose_backend, choose_chunk_encoder
+from rag.index.static_embed import StaticEncoder
 from rag.index.store import VectorIndex
 from rag.reading import Reader, Reading, Retrieval
 from rag.reading.compose import ExtractiveAnswerer
@@ -79,20 +80,23 @@ class Assistant:
         s = self.settings
         self.catalog = Catalog(Path(s.index_dir) / "catalog.sqlite3")
         recorded = self.catalog.meta("embed_model")
-        backend = choose_backend(s.embed_backend, recorded, s.embed_model)
+        chunk_kind = choose_chunk_encoder(s.chunk_encoder, recorded, s.embed_model)
+        backend = choose_backend(s.embed_backend, recorded if chunk_kind == "transformer" else None, s.embed_model)
         # An index keeps the length its vectors were made with: the setting applies to new indexes, and one built
         # before the setting existed read whole texts.
         max_tokens = self.catalog.meta("embed_max_tokens") or ("0" if recorded else str(s.embed_max_tokens))
+        # The transformer reads sentences (re-ranking, verification) and, with chunk_encoder=transformer, chunks.
         self.embed_model = Encoder(s.embed_model, batch_size=s.embed_batch_size, backend=backend,
                                    cache_dir=str(Path(s.index_dir) / "onnx"), max_tokens=int(max_tokens))
-        embed_id = model_id(s.embed_model, backend)
+        self.chunk_encoder: TextEncoder = StaticEncoder() if chunk_kind == "static" else self.embed_model
+        embed_id = self.chunk_encoder.model_name
         self.catalog.ensure_meta(
             {"embed_model": embed_id, "schema": SCHEMA_VERSION, "chroma": s.chroma_url or "embedded",
              "collection": s.collection, "embed_max_tokens": max_tokens}
         )
         self.vectors = VectorIndex(Path(s.index_dir), s.collection, embed_id, s.chroma_url, s.chroma_timeout_s)
         self.retriever: PassageRetriever = (retriever if retriever is not None else
-                                            Retriever(self.embed_model, self.vectors, self.catalog, mode=s.retrieval))
+                                            Retriever(self.chunk_encoder, self.vectors, self.catalog, mode=s.retrieval))
         self.ranker = SentenceRanker(self.embed_model, document_frequencies=self.catalog.document_frequencies)
         self.reader: Reader = reader if reader is not None else make_reader(s, self.ranker)
         self.answerer = make_answerer(s, self.reader)
@@ -107,15 +111,18 @@ class Assistant:
 
     # -- ingestion -----------------------------------------------------------------------------------
     def ingest(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], sync: bool = False,
-               progress: bool | None = None, on_file: Callable[[int, int], None] | None = None) -> IngestReport:
-        """Add or update the articles in these files and folders; with sync, drop those whose files are gone.
+               progress: bool | None = None, on_file: Callable[[int, int], None] | None = None,
+               stop: threading.Event | None = None) -> IngestReport:
+        """Add or update the articles in these files, folders, and feed or page URLs; with sync, drop those whose
+        files are gone (a URL's documents stay).
 
-        `progress`: a terminal progress bar (default: when stderr is a TTY); `on_file(done, total)` after each file."""
+        `progress`: a terminal progress bar (default: when stderr is a TTY); `on_file(done, total)` after each
+        source; `stop`: once set, the run ends after the source being read, what was read committed."""
 
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         try:
-            return self._ingestor().run(paths, sync=sync, progress=progress, on_file=on_file)
+            return self._ingestor().run(paths, sync=sync, progress=progress, on_file=on_file, stop=stop)
         finally:
             self.reader.clear_caches()
 
@@ -133,16 +140,21 @@ class Assistant:
             self.reader.clear_caches()
 
     def _ingestor(self) -> Any:
+        from ingest.fetch import FetchPolicy
+        from ingest.load import Columns
         from ingest.pipeline import Ingestor
         from rag.index.llama_embedding import SentenceEmbedding
         from rag.index.writer import IndexWriter
 
         s = self.settings
-        embedding = SentenceEmbedding(embed_batch_size=s.embed_batch_size, encoder=self.embed_model)
+        embedding = SentenceEmbedding(embed_batch_size=s.embed_batch_size, encoder=self.chunk_encoder)
         return Ingestor(Path(s.index_dir), IndexWriter(self.catalog, self.vectors), embedding,
                         chunk_max_tokens=s.chunk_max_tokens, chunk_overlap_sentences=s.chunk_overlap_sentences,
                         max_file_bytes=s.max_file_bytes, max_article_chars=s.max_article_chars,
-                        batch_chars=s.ingest_batch_chars, min_free_bytes=s.min_free_bytes)
+                        batch_chars=s.ingest_batch_chars, min_free_bytes=s.min_free_bytes,
+                        fetch_policy=FetchPolicy(delay_s=s.fetch_delay_s, timeout_s=s.fetch_timeout_s,
+                                                 max_bytes=s.fetch_max_bytes, allow_private=s.fetch_allow_private),
+                        columns=Columns.parse(s.record_columns))
 
     # -- questions -----------------------------------------------------------------------------------
     def search(self, question: str, history: Sequence[tuple[str, str]] = (), top_k: int | None = None,

@@ -30,6 +30,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env().with_overrides(
         index_dir=getattr(args, "index", None), top_k=getattr(args, "top_k", None),
         chroma_url=getattr(args, "chroma_url", None), answer_backend=getattr(args, "backend", None),
+        fetch_allow_private=True if getattr(args, "allow_private", False) else None,
+        record_columns=getattr(args, "columns", None),
     )
 
 
@@ -40,18 +42,61 @@ def _assistant(args: argparse.Namespace) -> Any:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.watch import read_url_list
+
+    paths = list(args.paths) + (read_url_list(args.urls) if args.urls else [])
+    if not paths:
+        raise RagError("give files, folders or URLs to ingest (or --urls FILE)")
     assistant = _assistant(args)
-    report = assistant.ingest(args.paths, sync=args.sync, progress=False if args.json else None)
+    report = assistant.ingest(paths, sync=args.sync, progress=False if args.json else None)
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
-        docs, chunks = assistant.catalog.counts()
-        rate = report.chunks / report.seconds if report.seconds > 0 else 0.0
-        print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-              f"removed {report.removed}, skipped {len(report.skipped)}; {report.chunks} chunks embedded "
-              f"in {report.seconds:.1f}s ({rate:.1f} chunks/s). Index: {docs} documents, {chunks} chunks.")
-        for s in report.skipped:
-            print(f"  skipped {s.path}: {s.reason}", file=sys.stderr)
+        _print_report(report, assistant)
+    return EXIT_OK
+
+
+def _print_report(report: Any, assistant: Any, prefix: str = "") -> None:
+    docs, chunks = assistant.catalog.counts()
+    rate = report.chunks / report.seconds if report.seconds > 0 else 0.0
+    print(f"{prefix}added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+          f"removed {report.removed}, skipped {len(report.skipped)}; {report.chunks} chunks embedded "
+          f"in {report.seconds:.1f}s ({rate:.1f} chunks/s). Index: {docs} documents, {chunks} chunks.", flush=True)
+    for url, counts in report.urls.items():
+        print(f"{prefix}  {url}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
+    for s in report.skipped:
+        print(f"{prefix}  skipped {s.path}: {s.reason}", file=sys.stderr, flush=True)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+    import time
+
+    from ingest.watch import parse_interval, read_url_list, watch
+
+    every_s = parse_interval(args.every)
+    read_url_list(args.lists)  # a bad list fails now, not at the first poll
+    assistant = _assistant(args)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        if stop.is_set():  # a second Ctrl-C: stop now (what was committed stays; the next run completes it)
+            raise KeyboardInterrupt
+        print("rag watch: stopping after the feed being read", file=sys.stderr, flush=True)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    def on_poll(n: int, report: Any) -> None:
+        if args.json:
+            print(json.dumps({"poll": n, **report.as_dict()}, ensure_ascii=False), flush=True)
+        else:
+            _print_report(report, assistant, prefix=f"[{time.strftime('%Y-%m-%d %H:%M:%S')} poll {n}] ")
+
+    watch(lambda urls, stop_event: assistant.ingest(urls, progress=False, stop=stop_event), args.lists, every_s,
+          stop, on_poll, polls=args.polls or 0)
     return EXIT_OK
 
 
@@ -110,12 +155,31 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--index", metavar="DIR", help="index directory (default: $RAG_INDEX_DIR or ./.rag)")
         p.add_argument("--chroma-url", metavar="URL", help="use a Chroma server (default: $RAG_CHROMA_URL; embedded if unset)")
 
-    p = sub.add_parser("ingest", help="add or update articles from files and folders")
-    p.add_argument("paths", nargs="+", metavar="PATH", help=".txt .md .html .htm .pdf .jsonl files or folders")
+    def fetch_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--allow-private", action="store_true",
+                       help="allow URLs on loopback and private addresses (refused by default)")
+
+    p = sub.add_parser("ingest", help="add or update articles from files, folders, feeds and pages")
+    p.add_argument("paths", nargs="*", metavar="PATH_OR_URL",
+                   help=".txt .md .html .htm .pdf .jsonl .csv .parquet .warc .warc.gz files or folders, or "
+                        "http(s) URLs of RSS/Atom feeds or pages")
     index_arg(p)
+    p.add_argument("--urls", action="append", metavar="FILE", help="a file of feed or page URLs, one per line")
+    p.add_argument("--columns", metavar="MAP", help="CSV/Parquet/JSONL fields, e.g. text=body,title=headline "
+                   "(default: $RAG_RECORD_COLUMNS; README, Sources)")
+    fetch_args(p)
     p.add_argument("--sync", action="store_true", help="also remove documents whose source files are gone")
     p.add_argument("--json", action="store_true", help="print the ingest report as JSON")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("watch", help="re-read feeds on a schedule and ingest new or changed entries")
+    p.add_argument("lists", nargs="+", metavar="URLS_OR_FILE", help="feed URLs, or files of them (one per line)")
+    index_arg(p)
+    p.add_argument("--every", default="15m", help="time between polls: 30s, 15m, 2h (default 15m)")
+    p.add_argument("--polls", type=int, metavar="N", help="stop after N polls (default: until Ctrl-C or SIGTERM)")
+    fetch_args(p)
+    p.add_argument("--json", action="store_true", help="print each poll's report as one JSON line")
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("ask", help="answer a question from the corpus, with citations")
     p.add_argument("question")

@@ -33,6 +33,11 @@ class Settings:
     # onnxruntime is installed, else torch. torch or onnx force one (an index built with the other is refused).
     embed_backend: str = "auto"
     embed_batch_size: int = 64
+    # What embeds chunks for the dense search (the sentence re-ranker and the reader always read with the
+    # transformer): static, a word-piece table distilled from the bundled model (rag/index/static_embed.py,
+    # hundreds of times faster at ingest), or transformer (the embedding model itself, as before). auto: what the
+    # index was built with; for a new index static with the bundled model, transformer with a model of one's own.
+    chunk_encoder: str = "auto"
     # Word pieces of each text the model reads (0: the model's own limit, 256 for MiniLM). A new index records it
     # and keeps it; ingest embeds 160-token chunks, whose first 128 word pieces hold nearly all a dense match needs
     # (keyword search and sentence re-ranking read every word): SQuAD's answer accuracy was the same, ingest 1.8x
@@ -47,6 +52,16 @@ class Settings:
     # would take minutes to embed.
     max_article_chars: int = 1_000_000
     ingest_batch_chars: int = 400_000  # article characters embedded and committed together
+    # Which fields of a CSV / Parquet / JSONL record hold what: FIELD=COLUMN pairs, comma-separated, put before the
+    # defaults (ingest/load.py Columns: text, content, body; title, headline; url, link; date, published; ...).
+    record_columns: str = ""
+    # Feeds and pages (ingest/fetch.py): seconds between two requests to one host (robots.txt's Crawl-delay if
+    # longer), the timeout of a connection and of each read, the largest response, and whether loopback and
+    # private addresses may be fetched (never by default: a feed must not reach the machine's own services).
+    fetch_delay_s: float = 1.0
+    fetch_timeout_s: float = 20.0
+    fetch_max_bytes: int = 10 * 1024 * 1024
+    fetch_allow_private: bool = False
     # Ingestion stops with "the disk is full" before a batch when less than this (plus 4x the batch's text) is free
     # on the index's filesystem: embedded Chroma accepts writes it then cannot apply on a full disk, and its reads
     # fail until space is freed, so it must never get there.
@@ -115,6 +130,8 @@ class Settings:
             raise ConfigError(f"candidate_pool must be at least 1, got {self.candidate_pool}")
         if self.passage_context_chars < 0:
             raise ConfigError(f"passage_context_chars must be 0 or more, got {self.passage_context_chars}")
+        if self.fetch_delay_s < 0 or self.fetch_timeout_s <= 0 or self.fetch_max_bytes < 1:
+            raise ConfigError("fetch_delay_s must be 0 or more, fetch_timeout_s and fetch_max_bytes above 0")
         if self.top_k < 1:
             raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
         if self.reader not in READERS:

