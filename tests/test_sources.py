@@ -9,6 +9,7 @@ import csv
 import io
 import itertools
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -146,9 +147,14 @@ def site() -> Iterator[Site]:
     s.close()
 
 
+# Sources are what these tests are about: chunks are embedded with the static table, fast (tests/test_embed.py
+# covers both chunk encoders).
+STATIC = {"chunk_encoder": "static"}
+
+
 def _assistant(index: Path, **overrides: object) -> Assistant:
     return Assistant(index_dir=index, fetch_allow_private=True, fetch_delay_s=0.0, fetch_timeout_s=1.0,
-                     **overrides)  # type: ignore[arg-type]
+                     **STATIC, **overrides)  # type: ignore[arg-type]
 
 
 def test_feeds_and_pages_are_ingested_or_refused_with_their_reason(tmp_path: Path, site: Site) -> None:
@@ -297,7 +303,7 @@ def test_a_warc_archive_is_ingested_page_by_page(tmp_path: Path) -> None:
                 writer.write_record(writer.create_warc_record(
                     item["url"] + ".png", "response", payload=io.BytesIO(b"\x89PNG"),
                     http_headers=StatusAndHeaders("200 OK", [("Content-Type", "image/png")], protocol="HTTP/1.1")))
-    with Assistant(index_dir=tmp_path / "idx") as assistant:
+    with Assistant(index_dir=tmp_path / "idx", **STATIC) as assistant:
         report = assistant.ingest([path])
         assert report.added == 39 and len(report.skipped) == 1, report.skipped
         assert "no article text" in report.skipped[0].reason and items[17]["url"] in report.skipped[0].path
@@ -317,7 +323,7 @@ def test_csv_and_parquet_datasets_stream_in_bounded_memory(tmp_path: Path) -> No
     table["text"][1234] = None  # the malformed record: no text
     parquet = tmp_path / "news.parquet"
     pq.write_table(pa.table(table), parquet, row_group_size=500)
-    with Assistant(index_dir=tmp_path / "idx") as assistant:
+    with Assistant(index_dir=tmp_path / "idx", **STATIC) as assistant:
         report = assistant.ingest([parquet])
         assert report.added == 2999 and len(report.skipped) == 1
         assert "row 1235 has no text" in report.skipped[0].reason
@@ -335,7 +341,7 @@ def test_csv_and_parquet_datasets_stream_in_bounded_memory(tmp_path: Path) -> No
                             + (["surplus"] if i == 50 else []))
     result = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", str(listing), "--index", str(tmp_path / "csv"),
                              "--columns", "text=story", "--json"], capture_output=True, text=True, cwd=REPO,
-                            timeout=600)
+                            timeout=600, env={**os.environ, "RAG_CHUNK_ENCODER": "static"})
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads(result.stdout)
     assert out["added"] == 199 and len(out["skipped"]) == 1 and "5 fields" in out["skipped"][0]["reason"]
@@ -386,7 +392,7 @@ def test_rag_watch_killed_mid_poll_leaves_a_consistent_index(tmp_path: Path, sit
     site.add("/watch.xml", rss([(f"/w/{i}.html", item["title"], "Fri, 01 Jul 2022 08:00:00 GMT")
                                for i, item in enumerate(items)]), "application/rss+xml")
     index = tmp_path / "idx"
-    env = {"RAG_FETCH_DELAY_S": "0.05", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    env = {"RAG_FETCH_DELAY_S": "0.05", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "RAG_CHUNK_ENCODER": "static"}
     command = [sys.executable, "-m", "rag.cli", "watch", f"{site.base}/watch.xml", "--every", "1s", "--index",
                str(index), "--allow-private"]
     log = tmp_path / "watch.log"
@@ -416,7 +422,7 @@ def test_rag_watch_killed_mid_poll_leaves_a_consistent_index(tmp_path: Path, sit
 def test_rag_watch_stops_between_feeds_on_sigterm(tmp_path: Path, site: Site) -> None:
     site.add("/s/1.html", page(PARAGRAPHS[0], title="One"))
     site.add("/s.xml", rss([("/s/1.html", "One", "Fri, 01 Jul 2022 08:00:00 GMT")]), "application/rss+xml")
-    env = {"RAG_FETCH_DELAY_S": "0", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    env = {"RAG_FETCH_DELAY_S": "0", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "RAG_CHUNK_ENCODER": "static"}
     with subprocess.Popen([sys.executable, "-m", "rag.cli", "watch", f"{site.base}/s.xml", "--every", "1h",
                            "--index", str(tmp_path / "idx"), "--allow-private", "--json"],
                           cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
@@ -433,6 +439,7 @@ def test_the_corpus_tab_fetches_and_watches_feeds(tmp_path: Path, site: Site, mo
 
     monkeypatch.setenv("RAG_FETCH_ALLOW_PRIVATE", "true")  # the test's own server is on loopback
     monkeypatch.setenv("RAG_FETCH_DELAY_S", "0")
+    monkeypatch.setenv("RAG_CHUNK_ENCODER", "static")
     site.add("/t/1.html", page(PARAGRAPHS[0], title="Ice in Vardø"))
     site.add("/t.xml", rss([("/t/1.html", "Ice in Vardø", "Fri, 01 Jul 2022 08:00:00 GMT")]), "application/rss+xml",
              ETag='"t1"')
