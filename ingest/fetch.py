@@ -137,7 +137,19 @@ class Fetcher:
             self._robots[key] = cached[0]
             return cached[0]
         try:
-            status, _, response = self._request(key + "/robots.txt", {}, max_bytes=512 * 1024)
+            url = key + "/robots.txt"
+            for _ in range(self.policy.max_redirects + 1):  # RFC 9309: follow at least five redirects
+                status, location, response = self._request(url, {}, max_bytes=512 * 1024)
+                if location is None:
+                    break
+                parts = urlsplit(location)
+                if parts.scheme not in ("http", "https") or not parts.hostname:
+                    raise FetchError(f"redirected to {location!r}")
+                if not self.policy.allow_private:
+                    _refuse_private(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+                url = location
+            else:  # too many redirects: unavailable, as a 4xx is
+                status, response = 404, None
         except FetchError as exc:
             self._robots[key] = _Robots(allowed=False)
             raise FetchError(f"robots.txt could not be read ({exc}), so the host is not crawled") from exc

@@ -258,6 +258,15 @@ def test_fetching_is_polite_and_refuses_private_addresses(site: Site) -> None:
     assert len(times) == 4 and all(b - a >= 0.95 for a, b in itertools.pairwise(times)), times
 
 
+def test_a_redirected_robots_txt_is_followed(site: Site) -> None:
+    site.add("/robots.txt", b"", status=301, Location="/rules.txt")
+    site.add("/rules.txt", b"User-agent: *\nDisallow: /private/\n", "text/plain")
+    site.add("/private/p.html", page(PARAGRAPHS[0], title="A"))
+    with Fetcher(FetchPolicy(allow_private=True, delay_s=0.0)) as fetcher, pytest.raises(FetchError, match="robots"):
+        fetcher.get(f"{site.base}/private/p.html")
+    assert [p for p, _ in site.log] == ["/robots.txt", "/rules.txt"]
+
+
 def test_the_url_list_and_interval_are_checked(tmp_path: Path) -> None:
     listing = tmp_path / "feeds.txt"
     listing.write_text("# my feeds\nhttps://a.example/rss.xml\n\nhttps://b.example/atom.xml  # the second\n"
