@@ -227,12 +227,22 @@ class Ingestor:
             try:
                 seen: dict[str, Article] = {}
                 kept: set[str] = set()
+                read_from: dict[str, str] = {}  # doc id -> the source this run read it from first
                 for event in reader:
                     source = event.source
+                    first = read_from.get(event.article.id) if isinstance(event, ArticleRead) else None
                     if isinstance(event, ArticleRead) and event.article.id in seen:
                         report.skipped.append(SkippedFile(str(source.path), f"a second document with id "
                                                           f"{event.article.id!r} (the first is kept)"))
+                    elif isinstance(event, ArticleRead) and first is not None and isinstance(source, WebSource):
+                        kept.add(event.article.id)  # one story in two feeds: read once, listed by both
+                        report.unchanged += 1
+                        _count(report, source, "unchanged")
+                    elif isinstance(event, ArticleRead) and first is not None:
+                        report.skipped.append(SkippedFile(str(source.path), f"a second document with id "
+                                                          f"{event.article.id!r} (the first, from {first}, is kept)"))
                     elif isinstance(event, ArticleRead):
+                        read_from[event.article.id] = str(source.path)
                         outcome = self._add_article(event.article, batch, report)
                         if isinstance(source, WebSource):
                             _count(report, source, outcome)

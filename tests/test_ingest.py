@@ -185,3 +185,17 @@ def test_documents_committed_before_their_file_ends_are_removed_with_it(tmp_path
     assert assistant.ingest([corpus_dir], sync=True).removed == 1
     assert assistant.documents() == []
     _assert_consistent(assistant)
+
+
+def test_one_id_in_two_files_of_one_run_is_kept_once(tmp_path: Path) -> None:
+    """Two files of one batch holding the same record id: the first is kept, the second reported (this once failed
+    the batch's commit on the catalog's unique doc id)."""
+    for name, count in (("a.jsonl", "forty-one"), ("b.jsonl", "forty-two")):
+        (tmp_path / name).write_text(json.dumps({"id": "x", "text": f"The harbour authority said {count} trawlers "
+                                                 "were kept in port by the ice on Monday."}) + "\n")
+    with Assistant(index_dir=tmp_path / "idx") as assistant:
+        report = assistant.ingest([tmp_path / "a.jsonl", tmp_path / "b.jsonl"])
+        assert report.added == 1 and len(report.skipped) == 1
+        assert "the first, from" in report.skipped[0].reason and "a.jsonl" in report.skipped[0].reason
+        article = assistant.catalog.article("x")
+        assert article is not None and "forty-one" in article.text

@@ -242,6 +242,20 @@ def test_a_second_poll_ingests_exactly_the_changed_entries(tmp_path: Path, site:
         assert updated is not None and "icebreaker" in updated.text
 
 
+def test_one_story_in_two_feeds_is_fetched_once(tmp_path: Path, site: Site) -> None:
+    site.add("/d/1.html", page(PARAGRAPHS[0], title="Ice in Vardø"))
+    site.add("/d/2.html", page(PARAGRAPHS[1], title="Fish prices"))
+    site.add("/top.xml", rss([("/d/1.html", "Ice in Vardø", "Fri, 01 Jul 2022 08:00:00 GMT")]), "application/rss+xml")
+    site.add("/world.xml", rss([("/d/1.html", "Ice in Vardø", "Fri, 01 Jul 2022 08:00:00 GMT"),
+                                ("/d/2.html", "Fish prices", "Fri, 01 Jul 2022 09:00:00 GMT")]), "application/rss+xml")
+    with _assistant(tmp_path / "idx") as assistant:
+        report = assistant.ingest([f"{site.base}/top.xml", f"{site.base}/world.xml"])
+        assert (report.added, report.skipped) == (2, [])
+        assert report.urls[f"{site.base}/world.xml"] == {"added": 1, "updated": 0, "unchanged": 1, "skipped": 0}
+        records = {r.path: set(r.doc_ids) for r in assistant.catalog.file_records()}
+        assert f"{site.base}/d/1.html" in records[f"{site.base}/world.xml"] & records[f"{site.base}/top.xml"]
+
+
 def test_fetching_is_polite_and_refuses_private_addresses(site: Site) -> None:
     site.add("/p.html", page(PARAGRAPHS[0], title="A"))
     site.add("/robots.txt", b"User-agent: *\nCrawl-delay: 1\nDisallow: /private/\n", "text/plain")
