@@ -139,7 +139,7 @@ class Fetcher:
         try:
             url = key + "/robots.txt"
             for _ in range(self.policy.max_redirects + 1):  # RFC 9309: follow at least five redirects
-                status, location, response = self._request(url, {}, max_bytes=512 * 1024)
+                status, location, response = self._request(url, {}, max_bytes=512 * 1024, errors_as_status=True)
                 if location is None:
                     break
                 parts = urlsplit(location)
@@ -177,9 +177,10 @@ class Fetcher:
         if wait > 0:
             time.sleep(wait)
 
-    def _request(self, url: str, headers: dict[str, str], max_bytes: int | None = None
-                 ) -> tuple[int, str | None, Fetched | None]:
-        """(status, redirect target or None, the response when it is not a redirect)."""
+    def _request(self, url: str, headers: dict[str, str], max_bytes: int | None = None,
+                 errors_as_status: bool = False) -> tuple[int, str | None, Fetched | None]:
+        """(status, redirect target or None, the response when it is not a redirect). An HTTP error raises
+        FetchError, or with `errors_as_status` (robots.txt) comes back as its status without a response."""
         limit = max_bytes or self.policy.max_bytes
         self._wait_turn(urlsplit(url).netloc)
         deadline = time.monotonic() + 3 * self.policy.timeout_s
@@ -196,7 +197,7 @@ class Fetcher:
                     return status, None, Fetched(url, 304, b"", "", response.headers.get("etag", ""),
                                                  response.headers.get("last-modified", ""))
                 if status >= 400:
-                    if url.endswith("/robots.txt"):
+                    if errors_as_status:
                         return status, None, None
                     raise FetchError(f"HTTP {status} {response.reason_phrase}".rstrip())
                 declared = response.headers.get("content-length", "")

@@ -279,6 +279,22 @@ def test_a_redirected_robots_txt_is_followed(site: Site) -> None:
     with Fetcher(FetchPolicy(allow_private=True, delay_s=0.0)) as fetcher, pytest.raises(FetchError, match="robots"):
         fetcher.get(f"{site.base}/private/p.html")
     assert [p for p, _ in site.log] == ["/robots.txt", "/rules.txt"]
+    # A robots.txt that redirects to nothing (404) means no rules; a 500 means the host is not crawled.
+    for status, allowed in ((404, True), (500, False)):
+        other = Site()
+        try:
+            other.add("/robots.txt", b"", status=302, Location="/gone.txt")
+            other.add("/gone.txt", b"", "text/plain", status=status)
+            other.add("/p.html", page(PARAGRAPHS[0], title="A"))
+            with Fetcher(FetchPolicy(allow_private=True, delay_s=0.0)) as fetcher:
+                if allowed:
+                    assert fetcher.get(f"{other.base}/p.html").status == 200
+                else:
+                    with pytest.raises(FetchError, match="robots"):
+                        fetcher.get(f"{other.base}/p.html")
+            assert other.requested("/p.html") == int(allowed)
+        finally:
+            other.close()
 
 
 def test_the_url_list_and_interval_are_checked(tmp_path: Path) -> None:
