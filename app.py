@@ -353,7 +353,7 @@ class Page:
         from ingest.watch import urls_in
 
         try:
-            urls = list(dict.fromkeys(urls_in((urls_text or "").splitlines())))
+            urls = urls_in((urls_text or "").splitlines())
             if not urls:
                 return ("<p>List feed or page URLs first, one per line.</p>", *self.corpus_view())
             report = self.assistant().ingest(urls, on_file=_progress_callback(progress) if progress else None)
@@ -366,7 +366,7 @@ class Page:
         from ingest.watch import Watcher, urls_in
 
         try:
-            urls = list(dict.fromkeys(urls_in((urls_text or "").splitlines())))
+            urls = urls_in((urls_text or "").splitlines())
             assistant = self.assistant()
         except RagError as exc:
             return _problem(exc)

@@ -169,14 +169,6 @@ def recall(encode: Any, held: list[dict[str, Any]], questions_per_article: int =
             "recall_at_1": round(float(hits[:, 0].mean()), 4), "recall_at_5": round(float(hits.any(axis=1).mean()), 4)}
 
 
-def _mean_rows(table: np.ndarray, tokenizer: Any, texts: list[str]) -> np.ndarray:
-    out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
-    for row, encoding in enumerate(tokenizer.encode_batch(texts, add_special_tokens=False)):
-        if encoding.ids:
-            out[row] = table[encoding.ids[:512]].sum(axis=0)
-    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-
-
 def _git_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
@@ -200,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     from tokenizers import Tokenizer
 
     from rag.index.embed import BUNDLED_MODEL, Encoder, resolve_model_path
-    from rag.index.static_embed import TABLE_FILE, StaticEncoder
+    from rag.index.static_embed import MAX_TOKENS, TABLE_FILE, StaticEncoder, table_vectors
 
     started = time.time()
     model_dir = resolve_model_path("")
@@ -229,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     static = StaticEncoder(args.out)
     transformer = Encoder("", backend="onnx", cache_dir=str(Path.home() / ".cache" / "news-rag" / "onnx"),
                           max_tokens=256)
-    distilled_only = recall(lambda texts: _mean_rows(distilled, tokenizer, texts), held)
+    distilled_only = recall(lambda texts: table_vectors(distilled, [
+        e.ids[:MAX_TOKENS] for e in tokenizer.encode_batch(texts, add_special_tokens=False)]), held)
     info["held_out"] = {"static": recall(static.encode, held), "static_before_tuning": distilled_only,
                         "transformer_onnx": recall(transformer.encode, held)}
     shutil.rmtree(args.checkpoints, ignore_errors=True)

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from ingest.load import Columns, RawRecord, SourceFile, decode, record_from_fields
+from ingest.load import Columns, RawRecord, SourceFile, decode_as, record_from_fields
 from rag.errors import IngestError
 from rag.types import SkippedFile
 
@@ -63,7 +63,7 @@ def read_warc(source: SourceFile, max_record_bytes: int) -> Iterator[RawRecord |
                     yield SkippedFile(where, f"the page is over the {max_record_bytes:,}-byte limit")
                     continue
                 try:
-                    text = _decode_page(body, content_type)
+                    text = decode_as(body, content_type)
                 except IngestError as exc:
                     yield SkippedFile(where, str(exc))
                     continue
@@ -75,16 +75,6 @@ def read_warc(source: SourceFile, max_record_bytes: int) -> Iterator[RawRecord |
                                             f"{exc.__class__.__name__}: {exc}")
     if not pages:
         raise IngestError("no HTML responses in the WARC file")
-
-
-def _decode_page(body: bytes, content_type: str) -> str:
-    if "charset=" in content_type:
-        charset = content_type.split("charset=", 1)[1].split(";")[0].strip().strip('"')
-        try:
-            return body.decode(charset)
-        except (LookupError, UnicodeDecodeError):
-            pass
-    return decode(body)
 
 
 def read_csv(source: SourceFile, max_chars: int, columns: Columns) -> Iterator[RawRecord | SkippedFile]:

@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.robotparser
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import httpx
 
@@ -113,6 +113,12 @@ class Fetcher:
 
     def check_allowed(self, url: str) -> None:
         """Refuse a URL that is not http(s), reaches a private address (unless allowed), or robots.txt disallows."""
+        parts = self._check_address(url)
+        if not self._robots_for(parts.scheme, parts.netloc).can_fetch(url):
+            raise FetchError("robots.txt disallows this URL")
+
+    def _check_address(self, url: str) -> SplitResult:
+        """The URL's parts, if it is http(s) with a host that is public (or private addresses are allowed)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise FetchError(f"only http and https URLs are fetched, not {parts.scheme or 'a bare path'!r}")
@@ -120,8 +126,7 @@ class Fetcher:
             raise FetchError("the URL has no host")
         if not self.policy.allow_private:
             _refuse_private(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-        if not self._robots_for(parts.scheme, parts.netloc).can_fetch(url):
-            raise FetchError("robots.txt disallows this URL")
+        return parts
 
     # -- internals -----------------------------------------------------------------------------------
     def _robots_for(self, scheme: str, netloc: str) -> _Robots:
@@ -142,11 +147,7 @@ class Fetcher:
                 status, location, response = self._request(url, {}, max_bytes=512 * 1024, errors_as_status=True)
                 if location is None:
                     break
-                parts = urlsplit(location)
-                if parts.scheme not in ("http", "https") or not parts.hostname:
-                    raise FetchError(f"redirected to {location!r}")
-                if not self.policy.allow_private:
-                    _refuse_private(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+                self._check_address(location)
                 url = location
             else:  # too many redirects: unavailable, as a 4xx is
                 status, response = 404, None

@@ -99,6 +99,18 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[SourceFile],
     return sorted(found.values(), key=lambda f: f.key), skipped
 
 
+def decode_as(data: bytes, content_type: str) -> str:
+    """Bytes of an HTTP body (a fetched page, a WARC response) -> text: the charset its Content-Type names, else
+    as `decode` finds it."""
+    charset = re.search(r'charset="?([\w.-]+)', content_type.lower())
+    if charset:
+        try:
+            return data.decode(charset.group(1))
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return decode(data)
+
+
 def decode(data: bytes) -> str:
     """Bytes -> text: UTF-8 first, then a detected encoding; binary data is refused."""
     if not data.strip():

@@ -50,7 +50,8 @@ def read_url_list(given: Iterable[str]) -> list[str]:
 
 
 def urls_in(lines: Iterable[str], where: str = "line") -> list[str]:
-    """The URLs of a list's lines: one per line; blank lines and # comments ignored, anything else refused."""
+    """The URLs of a list's lines, each once: one per line; blank lines and # comments ignored, anything else
+    refused."""
     urls = []
     for number, line in enumerate(lines, start=1):
         line = re.split(r"\s+#", line.strip(), maxsplit=1)[0]  # "# a comment", "URL  # a note"
@@ -59,7 +60,7 @@ def urls_in(lines: Iterable[str], where: str = "line") -> list[str]:
         if not is_url(line):
             raise ConfigError(f"{where}:{number}: not a URL: {line!r}")
         urls.append(line)
-    return urls
+    return list(dict.fromkeys(urls))
 
 
 def watch(ingest: Callable[[list[str], threading.Event], IngestReport], lists: Sequence[str], every_s: float,

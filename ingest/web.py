@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.fetch import Fetched, Fetcher, FetchError
-from ingest.load import RawRecord, decode
+from ingest.load import RawRecord, decode_as
 from rag.errors import IngestError
 from rag.types import SkippedFile
 
@@ -170,10 +170,4 @@ def page_text(fetched: Fetched) -> str:
     content_type = fetched.content_type.lower()
     if content_type and not any(t in content_type for t in ("html", "xml", "text/plain")):
         raise FetchError(f"not a web page (Content-Type {fetched.content_type.split(';')[0]})")
-    charset = re.search(r"charset=([\w.-]+)", content_type)
-    if charset:
-        try:
-            return fetched.content.decode(charset.group(1))
-        except (LookupError, UnicodeDecodeError):
-            pass
-    return decode(fetched.content)
+    return decode_as(fetched.content, content_type)

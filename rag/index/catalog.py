@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rag.errors import IndexMismatchError, open_retrying_locks
 from rag.types import Article, Chunk, published_day
@@ -58,6 +59,13 @@ class FileRecord:
     size: int
     doc_ids: tuple[str, ...]
     validator: str = ""
+
+
+_FILE_COLUMNS = "path, mtime_ns, size, doc_ids, validator"
+
+
+def _file_record(row: Sequence[Any]) -> FileRecord:
+    return FileRecord(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4])
 
 
 @dataclass(frozen=True)
@@ -145,15 +153,13 @@ class Catalog:
     # -- reads ---------------------------------------------------------------------------------------
     def file_record(self, path: str) -> FileRecord | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT path, mtime_ns, size, doc_ids, validator FROM files WHERE path = ?", (path,)
-            ).fetchone()
-        return FileRecord(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4]) if row else None
+            row = self._db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE path = ?", (path,)).fetchone()
+        return _file_record(row) if row else None
 
     def file_records(self) -> list[FileRecord]:
         with self._lock:
-            rows = self._db.execute("SELECT path, mtime_ns, size, doc_ids, validator FROM files").fetchall()
-        return [FileRecord(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4]) for r in rows]
+            rows = self._db.execute(f"SELECT {_FILE_COLUMNS} FROM files").fetchall()
+        return [_file_record(r) for r in rows]
 
     def doc_hashes(self, doc_ids: Iterable[str]) -> dict[str, str]:
         return self._column("doc_hash", doc_ids)

@@ -64,9 +64,15 @@ class StaticEncoder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         table, tokenizer = self._load()
-        encodings = tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, encoding in enumerate(encodings):
-            if encoding.ids:
-                out[row] = table[encoding.ids].sum(axis=0, dtype=np.float32)
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return table_vectors(table, [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)])
+
+
+def table_vectors(table: Any, id_lists: list[list[int]]) -> Any:
+    """One unit-length row per list of word-piece ids: the sum of the table's rows for them (zeros for none)."""
+    import numpy as np
+
+    out = np.zeros((len(id_lists), table.shape[1]), dtype=np.float32)
+    for row, ids in enumerate(id_lists):
+        if ids:
+            out[row] = table[ids].sum(axis=0, dtype=np.float32)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
