@@ -183,9 +183,18 @@ class Fetcher:
         """(status, redirect target or None, the response when it is not a redirect). An HTTP error raises
         FetchError, or with `errors_as_status` (robots.txt) comes back as its status without a response."""
         limit = max_bytes or self.policy.max_bytes
-        self._wait_turn(urlsplit(url).netloc)
+        host = urlsplit(url).netloc
+        self._wait_turn(host)
         deadline = time.monotonic() + 3 * self.policy.timeout_s
         self.requests += 1
+        try:
+            return self._read_response(url, headers, limit, deadline, errors_as_status)
+        finally:  # the delay counts from the end of this response, so requests arrive at least `delay` apart
+            with self._lock:
+                self._last_request[host] = max(self._last_request.get(host, -1e9), time.monotonic())
+
+    def _read_response(self, url: str, headers: dict[str, str], limit: int, deadline: float,
+                       errors_as_status: bool) -> tuple[int, str | None, Fetched | None]:
         try:
             with self._client.stream("GET", url, headers=headers) as response:
                 status = response.status_code
