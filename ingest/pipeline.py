@@ -34,6 +34,8 @@ from ingest.load import Columns, RawRecord, SourceFile, discover, read_records
 from ingest.web import Kept, Validator, WebSource, is_url, read_url
 from rag.errors import IndexLockedError, IndexStorageError, IngestError, storage_error
 from rag.index.catalog import DocumentWrite, FileRecord
+from rag.index.embed import TextEncoder
+from rag.index.leads import LEAD_CHARS, encode_leads
 from rag.index.writer import IndexWriter
 from rag.types import Article, Chunk, IngestReport, SkippedFile, published_day
 
@@ -166,8 +168,10 @@ class Ingestor:
         min_free_bytes: int = 64 * 1024 * 1024,
         fetch_policy: FetchPolicy | None = None,
         columns: Columns | None = None,
+        lead_encoder: TextEncoder | None = None,
     ) -> None:
         self.index_dir = index_dir
+        self.lead_encoder = lead_encoder  # each article's lead vector (rag/index/leads.py), when the index keeps them
         self.fetch_policy = fetch_policy or FetchPolicy()
         self.columns = columns or Columns()
         self._fetcher: Fetcher | None = None
@@ -176,11 +180,11 @@ class Ingestor:
         self.max_article_chars = max_article_chars
         self.batch_chars = batch_chars
         self.min_free_bytes = min_free_bytes
-        self.fingerprint = json.dumps(
-            {"cleaner": CLEANER_VERSION, "max_tokens": chunk_max_tokens, "overlap": chunk_overlap_sentences,
-             "embed": getattr(embed_model, "model_name", "")},
-            sort_keys=True,
-        )
+        recipe = {"cleaner": CLEANER_VERSION, "max_tokens": chunk_max_tokens, "overlap": chunk_overlap_sentences,
+                  "embed": getattr(embed_model, "model_name", "")}
+        if lead_encoder is not None:  # only then: an index without lead vectors keeps its fingerprint
+            recipe["leads"] = f"{lead_encoder.model_name}:{LEAD_CHARS}"
+        self.fingerprint = json.dumps(recipe, sort_keys=True)
         self.pipeline = IngestionPipeline(
             transformations=[ChunkTransform(chunk_max_tokens, chunk_overlap_sentences), embed_model],
             disable_cache=True,
@@ -392,7 +396,10 @@ class Ingestor:
                 Chunk(node.node_id, doc_id, node.text, node.start_char_idx, node.end_char_idx,
                       int(node.metadata["chunk_index"]))
             )
-        self.index.write([DocumentWrite(a, digest, chunks[a.id]) for a, digest, _ in batch.writes], nodes,
+        articles = [a for a, _, _ in batch.writes]
+        leads = encode_leads(self.lead_encoder, articles) if self.lead_encoder is not None else [b""] * len(articles)
+        self.index.write([DocumentWrite(a, digest, chunks[a.id], lead)
+                          for (a, digest, _), lead in zip(batch.writes, leads, strict=True)], nodes,
                          files=batch.files, removed_doc_ids=batch.removed)
         for _, _, is_update in batch.writes:
             if is_update:

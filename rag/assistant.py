@@ -17,7 +17,8 @@ from rag.errors import RagError
 from rag.generate.backends import describe, make_llm
 from rag.generate.grounded import AnswerGenerator, ClaimVerifier, GroundedGenerator
 from rag.index.catalog import SCHEMA_VERSION, Catalog, DocumentSummary
-from rag.index.embed import Encoder, TextEncoder, choose_backend, choose_chunk_encoder
+from rag.index.embed import Encoder, TextEncoder, choose_backend, choose_chunk_encoder, model_id
+from rag.index.leads import LeadRanker, leads_wanted
 from rag.index.static_embed import StaticEncoder
 from rag.index.store import VectorIndex
 from rag.reading import Reader, Reading, Retrieval
@@ -81,6 +82,7 @@ class Assistant:
         self.catalog = Catalog(Path(s.index_dir) / "catalog.sqlite3")
         recorded = self.catalog.meta("embed_model")
         chunk_kind = choose_chunk_encoder(s.chunk_encoder, recorded, s.embed_model)
+        with_leads = leads_wanted(s.lead_vectors)
         backend = choose_backend(s.embed_backend, recorded if chunk_kind == "transformer" else None, s.embed_model)
         # An index keeps the length its vectors were made with: the setting applies to new indexes, and one built
         # before the setting existed read whole texts.
@@ -94,9 +96,13 @@ class Assistant:
             {"embed_model": embed_id, "schema": SCHEMA_VERSION, "chroma": s.chroma_url or "embedded",
              "collection": s.collection, "embed_max_tokens": max_tokens}
         )
+        self.leads = LeadRanker(self.catalog, self.embed_model) if with_leads else None
+        if self.leads is not None:  # the model, not its backend: int8 and fp32 lead vectors rank articles alike
+            self.catalog.ensure_meta({"lead_model": model_id(s.embed_model)})
         self.vectors = VectorIndex(Path(s.index_dir), s.collection, embed_id, s.chroma_url, s.chroma_timeout_s)
-        self.retriever: PassageRetriever = (retriever if retriever is not None else
-                                            Retriever(self.chunk_encoder, self.vectors, self.catalog, mode=s.retrieval))
+        self.retriever: PassageRetriever = (
+            retriever if retriever is not None else
+            Retriever(self.chunk_encoder, self.vectors, self.catalog, mode=s.retrieval, leads=self.leads))
         self.ranker = SentenceRanker(self.embed_model, document_frequencies=self.catalog.document_frequencies)
         self.reader: Reader = reader if reader is not None else make_reader(s, self.ranker)
         self.answerer = make_answerer(s, self.reader)
@@ -154,7 +160,8 @@ class Assistant:
                         batch_chars=s.ingest_batch_chars, min_free_bytes=s.min_free_bytes,
                         fetch_policy=FetchPolicy(delay_s=s.fetch_delay_s, timeout_s=s.fetch_timeout_s,
                                                  max_bytes=s.fetch_max_bytes, allow_private=s.fetch_allow_private),
-                        columns=Columns.parse(s.record_columns))
+                        columns=Columns.parse(s.record_columns),
+                        lead_encoder=self.embed_model if self.leads is not None else None)
 
     # -- questions -----------------------------------------------------------------------------------
     def search(self, question: str, history: Sequence[tuple[str, str]] = (), top_k: int | None = None,

@@ -38,6 +38,11 @@ class Settings:
     # five times faster, news retrieval a few points worse, README "Speed, scale and deployment"), or transformer
     # (the embedding model itself). auto: what the index was built with; for a new index the transformer.
     chunk_encoder: str = "auto"
+    # One transformer vector per article, of its title and opening words, as a third list in retrieval's fusion
+    # (rag/index/leads.py), at a chunk's embedding cost per article: on or off. On held-out news with static chunk
+    # vectors it restored the transformer's right-article-first rate; on SQuAD's tuning questions it lowered
+    # retrieval at every weight, so it is off unless asked for. Changing it re-embeds the index on its next ingest.
+    lead_vectors: str = "off"
     # Word pieces of each text the model reads (0: the model's own limit, 256 for MiniLM). A new index records it
     # and keeps it; ingest embeds 160-token chunks, whose first 128 word pieces hold nearly all a dense match needs
     # (keyword search and sentence re-ranking read every word): SQuAD's answer accuracy was the same, ingest 1.8x

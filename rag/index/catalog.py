@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, doc_ids TEXT NOT NULL,
     validator TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS pending_deletes (chunk_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS leads (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL UNIQUE, vector BLOB NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     title, text, chunk_id UNINDEXED, source UNINDEXED, published_day UNINDEXED,
     tokenize = 'porter unicode61 remove_diacritics 2');
@@ -82,9 +84,22 @@ class DocumentSummary:
 
 @dataclass(frozen=True)
 class DocumentWrite:
+    """An article with its chunks, and optionally its lead vector (rag/index/leads.py: float32 bytes)."""
+
     article: Article
     doc_hash: str
     chunks: Sequence[Chunk]
+    lead: bytes = b""
+
+
+@dataclass(frozen=True)
+class LeadRows:
+    """Every lead vector of the catalog, with what filters need: the article's source and published day."""
+
+    doc_ids: list[str]
+    vectors: list[bytes]
+    sources: list[str]
+    days: list[int]
 
 
 class Catalog:
@@ -353,6 +368,7 @@ class Catalog:
                                      (doc_id,))
                     self._db.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
                     self._db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+                    self._db.execute("DELETE FROM leads WHERE doc_id = ?", (doc_id,))
                 for w in writes:
                     a = w.article
                     self._db.execute(
@@ -366,6 +382,8 @@ class Catalog:
                         [(c.id, c.doc_id, c.index, c.start_char, c.end_char) for c in w.chunks],
                     )
                     self._db.execute(_FTS_INSERT + " WHERE c.doc_id = ?", (a.id,))
+                    if w.lead:
+                        self._db.execute("INSERT INTO leads (doc_id, vector) VALUES (?, ?)", (a.id, w.lead))
                 for f in files:
                     self._db.execute(
                         "INSERT OR REPLACE INTO files (path, mtime_ns, size, doc_ids, validator) VALUES (?, ?, ?, ?, ?)",
@@ -383,6 +401,21 @@ class Catalog:
                 self._db.execute("ROLLBACK")
                 raise
         return stale
+
+    # -- article lead vectors (rag/index/leads.py) ----------------------------------------------------
+    def leads_version(self) -> tuple[int, int]:
+        """Changes whenever a lead vector is added, replaced or removed (row count, highest sequence number:
+        sequence numbers are never reused), so a reader of the vectors knows when to load them again."""
+        with self._lock:
+            row = self._db.execute("SELECT count(*), coalesce(max(seq), 0) FROM leads").fetchone()
+        return int(row[0]), int(row[1])
+
+    def lead_rows(self) -> LeadRows:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT l.doc_id, l.vector, d.source, published_day(d.published) FROM leads l "
+                "JOIN documents d ON d.doc_id = l.doc_id ORDER BY l.seq").fetchall()
+        return LeadRows([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [int(r[3]) for r in rows])
 
     def add_pending(self, chunk_ids: Sequence[str]) -> None:
         """Note ids about to be written to Chroma: if they never go live, the next ingest deletes them."""

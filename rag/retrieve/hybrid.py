@@ -1,4 +1,5 @@
-"""Question (+ chat history) -> the top-k live passages: dense (Chroma) and BM25 (catalog FTS5), fused."""
+"""Question (+ chat history) -> the top-k live passages: dense (Chroma) and BM25 (catalog FTS5), fused; with
+article lead vectors (rag/index/leads.py), the articles ranked by them as a third list."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, Protocol
 
 from rag.config import RETRIEVAL_MODES
 from rag.index.catalog import Catalog
+from rag.index.leads import LeadRanker
 from rag.index.store import VectorIndex
 from rag.retrieve.timeframe import TimeFrame
 from rag.text.sentences import sentence_spans
@@ -32,6 +34,9 @@ TIME_FETCH = 4
 # The recency prior's weight in the fused score (reciprocal-rank units: rank 0 is worth 1/61, rank 10 1/71):
 # fitted by `python -m evals.tune_time` on RealTime QA's June questions.
 RECENCY_RRF_WEIGHT = 0.032
+# The article-lead list's weight (rag/index/leads.py), as the other two lists': chosen before measuring, and left
+# there (README, Speed and scale: the RealTime QA tuning questions are too few to fit it).
+LEAD_RRF_WEIGHT = 1.0
 
 
 def standalone_query(question: str, history: Sequence[tuple[str, str]] = ()) -> str:
@@ -71,7 +76,8 @@ class Retriever:
     `mode` is "hybrid" (default), "dense" or "keyword"; the last two exist to measure each side's share."""
 
     def __init__(self, embed_model: Any, vectors: VectorIndex, catalog: Catalog, mode: str = "hybrid",
-                 rrf_k: int = 60, recency_weight: float = RECENCY_RRF_WEIGHT) -> None:
+                 rrf_k: int = 60, recency_weight: float = RECENCY_RRF_WEIGHT, leads: LeadRanker | None = None,
+                 lead_weight: float = LEAD_RRF_WEIGHT) -> None:
         if mode not in RETRIEVAL_MODES:
             raise ValueError(f"retrieval mode is hybrid, dense or keyword, not {mode!r}")
         self.embed_model = embed_model
@@ -80,6 +86,8 @@ class Retriever:
         self.mode = mode
         self.rrf_k = rrf_k
         self.recency_weight = recency_weight
+        self.leads = leads
+        self.lead_weight = lead_weight
 
     def run(self, query: str, top_k: int, filters: Filters | None = None, frame: TimeFrame | None = None
             ) -> list[Passage]:
@@ -105,6 +113,12 @@ class Retriever:
         for ids in (dense, keyword):  # reciprocal rank fusion over each list's live chunks
             for rank, cid in enumerate(c for c in ids if c in chunks):
                 ranked[cid] = ranked.get(cid, 0.0) + 1.0 / (self.rrf_k + rank + 1)
+        if self.leads is not None and self.mode != "keyword":  # articles by their lead: each lifts its chunks
+            articles_ranked = self.leads.rank(query, depth * _OVERFETCH, filters)
+            for cid in ranked:
+                article_rank = articles_ranked.get(chunks[cid].doc_id)
+                if article_rank is not None:
+                    ranked[cid] += self.lead_weight / (self.rrf_k + article_rank + 1)
         prior = _priors(frame, {c: dates[chunks[c].doc_id] for c in ranked})
         fused = {c: ranked[c] + self.recency_weight * prior[c] for c in ranked}
         best = sorted(fused, key=lambda c: -fused[c])[:top_k]
