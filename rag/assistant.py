@@ -103,7 +103,8 @@ class Assistant:
         self.retriever: PassageRetriever = (
             retriever if retriever is not None else
             Retriever(self.chunk_encoder, self.vectors, self.catalog, mode=s.retrieval, leads=self.leads))
-        self.ranker = SentenceRanker(self.embed_model, document_frequencies=self.catalog.document_frequencies)
+        self.ranker = SentenceRanker(self.embed_model, document_frequencies=self.catalog.document_frequencies,
+                                     sentences_embedded=s.sentences_embedded)
         self.reader: Reader = reader if reader is not None else make_reader(s, self.ranker)
         self.answerer = make_answerer(s, self.reader)
         self.preferred_sources = tuple(x.strip() for x in s.preferred_sources.split(",") if x.strip())

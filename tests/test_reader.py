@@ -245,3 +245,49 @@ def test_training_command_runs_exports_and_resumes(tmp_path: Path) -> None:
     model = OnnxReaderModel(tmp_path / "out" / ONNX_FILE, threads=1)
     logits, starts, _ = model.run([[101, 2040, 102, 2002, 102]], [[0, 0, 0, 1, 1]])
     assert logits.shape == (1,) and starts[0].shape == (5,)
+
+
+class _CountingEncoder:
+    """The real encoder, counting the texts it embeds (a spy, not a fake: every vector is the model's)."""
+
+    def __init__(self, encoder) -> None:
+        self.encoder = encoder
+        self.texts: list[str] = []
+
+    def encode(self, texts: list[str]):
+        self.texts.extend(texts)
+        return self.encoder.encode(texts)
+
+
+def test_the_ranker_embeds_only_its_best_sentences_by_their_other_features(seed_assistant) -> None:
+    from rag.reading.rerank import SentenceRanker
+
+    question = "How many protesters were killed?"
+    found = seed_assistant.retrieve(question)
+    frequencies = seed_assistant.catalog.document_frequencies
+    spy = _CountingEncoder(seed_assistant.embed_model)
+    limited_ranker = SentenceRanker(spy, document_frequencies=frequencies, sentences_embedded=6)
+    limited = limited_ranker.score(question, found.pool, found.articles)
+    assert len(spy.texts) == 6 + 1 and len(limited) > 8  # six sentences, and the question
+    embedded = set(spy.texts[:6])
+    # Against every sentence embedded, through the same cache (int8 activations are scaled per batch, so vectors
+    # of the same sentence in another batch differ in the third decimal).
+    limited_ranker.sentences_embedded = 0
+    every = limited_ranker.score(question, found.pool, found.articles)
+    assert len(spy.texts) == len(every) + 2  # the other sentences, and the question again
+    dense_weight = limited_ranker.weights["dense"]
+    lexical = {c.text: c.score - dense_weight * c.features[0] for c in every}
+    # The six are the best without the dense similarity (scores are rounded to 4 decimals) ...
+    assert min(lexical[t] for t in embedded) >= max(v for t, v in lexical.items() if t not in embedded) - 1e-3
+    # ... and the others get the lowest of their cosines.
+    cosine = {c.text: c.features[0] for c in every}
+    floor = min(cosine[t] for t in embedded)
+    for c in limited:
+        assert c.features[0] == pytest.approx(cosine[c.text] if c.text in embedded else floor, abs=2e-4)
+        assert c.score == pytest.approx(lexical[c.text] + dense_weight * c.features[0], abs=2e-4)
+    # A limit above the number of sentences embeds them all: the same scores as no limit.
+    limited_ranker.sentences_embedded = 1000
+    wide = limited_ranker.score(question, found.pool, found.articles)
+    assert [(c.text, c.score) for c in wide] == [(c.text, c.score) for c in every]
+    with pytest.raises(ConfigError, match="sentences_embedded"):
+        Settings(sentences_embedded=-1)

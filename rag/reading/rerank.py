@@ -72,8 +72,10 @@ class SentenceRanker:
     """Scores sentences and orders passages by their best sentence."""
 
     def __init__(self, embed_model: Any, weights: Mapping[str, float] | None = None,
-                 document_frequencies: DocumentFrequencies | None = None) -> None:
+                 document_frequencies: DocumentFrequencies | None = None, sentences_embedded: int = 0) -> None:
         self.embed_model = embed_model
+        # Sentences embedded per question (the best by their other features; the settings' sentences_embedded); 0: all.
+        self.sentences_embedded = sentences_embedded
         self.weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
         self.document_frequencies = document_frequencies
         self._cache: dict[tuple[str, int, str], Any] = {}
@@ -138,7 +140,6 @@ class SentenceRanker:
         if not cands:
             return []
         text = query or question
-        similarity = (self._vectors(cands) @ self.embed_model.encode([text])[0]) if dense else [0.0] * len(cands)
         weights = self.question_weights(text)
         asking = asking_part(text)
         if asking != text:  # a scene set before the question: its words count for less than the asking sentence's
@@ -148,14 +149,14 @@ class SentenceRanker:
         names = {t.lower() for t in tokens(text) if t[:1].isupper() or t[:1].isdigit()}
         kind = answer_type(question)
         w = self.weights
-        scored = []
-        for cand, context, sim, prior in zip(cands, contexts, similarity, recency, strict=False):
+        rows = []  # (features without the dense similarity, the score without it)
+        for cand, context, prior in zip(cands, contexts, recency, strict=True):
             words = tokens(cand.text)
             own = {stem(t) for t in words}
             around = own | {stem(t) for t in tokens(context)}
             lower = {t.lower() for t in words}
             features = (
-                float(sim),
+                0.0,
                 sum(v for s, v in weights.items() if s in own) / total_weight,
                 sum(v for s, v in weights.items() if s in around) / total_weight,
                 len(names & lower) / len(names) if names else 0.0,
@@ -168,10 +169,29 @@ class SentenceRanker:
                 score -= TYPE_PENALTY[kind]
             if is_question(cand.text):
                 score -= QUESTION_PENALTY
+            rows.append((features, score))
+        similarity = self._similarity(text, cands, [r[1] for r in rows]) if dense else [0.0] * len(cands)
+        scored = []
+        for cand, context, sim, (features, score) in zip(cands, contexts, similarity, rows, strict=True):
+            features = (float(sim), *features[1:])
             scored.append(Candidate(cand.doc_id, cand.start_char, cand.end_char, cand.text, cand.rank,
-                                    round(score, 4), tuple(round(f, 4) for f in features), context))
+                                    round(score + w.get("dense", 0.0) * float(sim), 4),
+                                    tuple(round(f, 4) for f in features), context))
         scored.sort(key=lambda c: -c.score)
         return scored
+
+    def _similarity(self, text: str, cands: Sequence[Candidate], lexical: Sequence[float]) -> list[float]:
+        """Each sentence's cosine with the question. With `sentences_embedded`, only that many sentences, the best by
+        their score without it, are embedded; the others get the lowest of those cosines, so that a sentence the
+        words left behind neither gains nor loses against the embedded ones by not being read."""
+        chosen = list(range(len(cands)))
+        if 0 < self.sentences_embedded < len(cands):
+            chosen = sorted(chosen, key=lambda i: -lexical[i])[: self.sentences_embedded]
+        sims = self._vectors([cands[i] for i in chosen]) @ self.embed_model.encode([text])[0]
+        out = [float(sims.min())] * len(cands)
+        for i, sim in zip(chosen, sims, strict=True):
+            out[i] = float(sim)
+        return out
 
     def _vectors(self, cands: Sequence[Candidate]) -> Any:
         """Sentence vectors, from a bounded cache keyed by (doc_id, start, text)."""
