@@ -34,8 +34,9 @@ TIME_FETCH = 4
 # The recency prior's weight in the fused score (reciprocal-rank units: rank 0 is worth 1/61, rank 10 1/71):
 # fitted by `python -m evals.tune_time` on RealTime QA's June questions.
 RECENCY_RRF_WEIGHT = 0.032
-# The article-lead list's weight (rag/index/leads.py), as the other two lists': chosen before measuring, and left
-# there (README, Speed and scale: the RealTime QA tuning questions are too few to fit it).
+# The article-lead list's weight (rag/index/leads.py), as the other two lists': chosen before measuring. On the
+# SQuAD tuning questions every weight lowered retrieval, and RealTime QA's June ones did not move
+# (`python -m evals.tune_leads`), so the list is off unless RAG_LEAD_VECTORS=on.
 LEAD_RRF_WEIGHT = 1.0
 
 
