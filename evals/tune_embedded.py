@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.datasets import default_data_dir, realtimeqa, squad2_tuning
-from evals.metrics import contains
+from evals.metrics import answer_correct
 from rag.types import Filters
 
 
@@ -37,7 +37,7 @@ def measure(assistant: Any, cases: list[Any], embedded: int) -> dict[str, float]
         if case.answerable:
             answerable += 1
             refused_answerable += answer.abstained
-            right += (not answer.abstained) and any(contains(answer.text, a) for a in case.answers)
+            right += (not answer.abstained) and answer_correct(answer.text, case)
         else:
             unanswerable += 1
             refused_unanswerable += answer.abstained

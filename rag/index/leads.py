@@ -93,7 +93,7 @@ class LeadRanker:
         if not len(candidates):
             return {}
         question = np.asarray(self.encoder.encode([query])[0], dtype=np.float32)
-        similarity = loaded.matrix[candidates] @ question if len(candidates) < len(keep) else loaded.matrix @ question
+        similarity = (loaded.matrix @ question)[candidates]  # one product over all rows: no copy of the matrix
         n = min(top_k, len(candidates))
         best = np.argpartition(-similarity, n - 1)[:n]
         best = best[np.argsort(-similarity[best], kind="stable")]
