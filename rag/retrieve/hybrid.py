@@ -4,7 +4,9 @@ article lead vectors (rag/index/leads.py), the articles ranked by them as a thir
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -89,6 +91,8 @@ class Retriever:
         self.recency_weight = recency_weight
         self.leads = leads
         self.lead_weight = lead_weight
+        self._keyword_worker: ThreadPoolExecutor | None = None
+        self._worker_lock = threading.Lock()
 
     def run(self, query: str, top_k: int, filters: Filters | None = None, frame: TimeFrame | None = None
             ) -> list[Passage]:
@@ -100,12 +104,15 @@ class Retriever:
         depth = top_k * (TIME_FETCH if frame is not None else 1)
         dense: list[str] = []
         keyword: list[str] = []
+        # The keyword search (SQLite, which lets go of the GIL while it runs: tens of ms at 100k chunks) runs on a
+        # worker thread while the question is embedded and Chroma searched.
+        searching = (self._worker().submit(self.catalog.keyword_search, keyword_terms(query), depth,
+                                           filters.sources, filters.day_range()) if self.mode != "dense" else None)
         if self.mode != "keyword":
             embedding = [float(x) for x in self.embed_model.encode([query])[0]]
             dense = self._dense(embedding, depth * _OVERFETCH, filters)
-        if self.mode != "dense":
-            keyword = [cid for cid, _ in self.catalog.keyword_search(keyword_terms(query), depth, filters.sources,
-                                                                   filters.day_range())]
+        if searching is not None:
+            keyword = [cid for cid, _ in searching.result()]
         chunks = self.catalog.chunks(dense + keyword)  # live chunks only: Chroma may hold uncommitted vectors
         dates = self.catalog.published(c.doc_id for c in chunks.values())
         if not any(dates.values()):  # nothing dated, nothing for the prior to do: the lists as without a frame
@@ -135,6 +142,12 @@ class Retriever:
                         source=a.source, published=a.published, recency=round(prior[cid] - freshest, 4))
             )
         return passages
+
+    def _worker(self) -> ThreadPoolExecutor:
+        with self._worker_lock:
+            if self._keyword_worker is None:
+                self._keyword_worker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyword-search")
+            return self._keyword_worker
 
     def _dense(self, embedding: list[float], n: int, filters: Filters) -> list[str]:
         """The n nearest chunk ids that pass the filters, nearest first."""
