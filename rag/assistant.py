@@ -100,6 +100,7 @@ class Assistant:
         if self.leads is not None:  # the model, not its backend: int8 and fp32 lead vectors rank articles alike
             self.catalog.ensure_meta({"lead_model": model_id(s.embed_model)})
         self.vectors = VectorIndex(Path(s.index_dir), s.collection, embed_id, s.chroma_url, s.chroma_timeout_s)
+        self._given_retriever = retriever
         self.retriever: PassageRetriever = (
             retriever if retriever is not None else
             Retriever(self.chunk_encoder, self.vectors, self.catalog, mode=s.retrieval, leads=self.leads))
@@ -319,6 +320,8 @@ class Assistant:
         return {"documents": docs, "chunks": chunks}
 
     def close(self) -> None:
+        if isinstance(self.retriever, Retriever) and self.retriever is not self._given_retriever:
+            self.retriever.close()  # a given retriever is its owner's to close
         self.vectors.close()
         self.catalog.close()
 

@@ -4,7 +4,6 @@ article lead vectors (rag/index/leads.py), the articles ranked by them as a thir
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -91,8 +90,9 @@ class Retriever:
         self.recency_weight = recency_weight
         self.leads = leads
         self.lead_weight = lead_weight
-        self._keyword_worker: ThreadPoolExecutor | None = None
-        self._worker_lock = threading.Lock()
+        # Threads start on the first search (ThreadPoolExecutor starts them as work arrives); two, so that two
+        # questions served at once (the page's sessions) do not queue behind each other's keyword search.
+        self._keyword_worker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyword-search")
 
     def run(self, query: str, top_k: int, filters: Filters | None = None, frame: TimeFrame | None = None
             ) -> list[Passage]:
@@ -106,7 +106,7 @@ class Retriever:
         keyword: list[str] = []
         # The keyword search (SQLite, which lets go of the GIL while it runs: tens of ms at 100k chunks) runs on a
         # worker thread while the question is embedded and Chroma searched.
-        searching = (self._worker().submit(self.catalog.keyword_search, keyword_terms(query), depth,
+        searching = (self._keyword_worker.submit(self.catalog.keyword_search, keyword_terms(query), depth,
                                            filters.sources, filters.day_range()) if self.mode != "dense" else None)
         if self.mode != "keyword":
             embedding = [float(x) for x in self.embed_model.encode([query])[0]]
@@ -143,11 +143,9 @@ class Retriever:
             )
         return passages
 
-    def _worker(self) -> ThreadPoolExecutor:
-        with self._worker_lock:
-            if self._keyword_worker is None:
-                self._keyword_worker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyword-search")
-            return self._keyword_worker
+    def close(self) -> None:
+        """Stop the keyword-search threads (after a search in flight)."""
+        self._keyword_worker.shutdown(wait=True)
 
     def _dense(self, embedding: list[float], n: int, filters: Filters) -> list[str]:
         """The n nearest chunk ids that pass the filters, nearest first."""
