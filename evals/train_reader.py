@@ -1,7 +1,13 @@
 """Train the reader: a cross-encoder over (question, sentence + context) with two heads, exported as int8 ONNX.
 
-    python -m evals.train_reader [--questions N] [--layers L] [--out models/reader] [--work .reader-work]
+    python -m evals.train_reader [--unit sentence|window] [--questions N] [--layers L] [--out models/reader]
+                                 [--work .reader-work]
     (make reader)
+
+`--unit sentence` (the committed model): the model reads the question with one sentence, its title and the
+sentence before it. `--unit window`: with a window of whole sentences of a paragraph (rag/reading/windows.py,
+about 600 characters, 192 word pieces in all), and its span head says which of them answers; the run writes
+model.json so the run-time reader reads windows. Measured and not adopted (models/reader/MODEL_CARD.md).
 
 1. Build training pairs from ../shared/data/squad11-train (evals/reader_data.py: answer sentences, hard
    negatives, altered questions), seeded.
@@ -54,7 +60,7 @@ from rag.reading.trained import (
 
 ONNX_FILE = "reader.int8.onnx"
 SPAN_LIMITS = (8, 12, 16, 24)  # the longest short answer, in word pieces, the held-out span F1 is reported at
-DEFAULTS: dict[str, Any] = {"unit": "window", "questions": 6000, "layers": 6, "batch_size": 32, "lr": 8e-5, "warmup": 0.06, "seed": 13,
+DEFAULTS: dict[str, Any] = {"unit": "sentence", "questions": 9000, "layers": 6, "batch_size": 32, "lr": 8e-5, "warmup": 0.06, "seed": 13,
             "span_weight": 0.5, "choice_weight": 1.0}
 
 
@@ -234,7 +240,7 @@ def evaluate(predict: Any, tokenizer: Any, held: list[Example], max_tokens: int 
         lo, hi = e["from"], e["to"]
         if windows:
             logit = {i: float(np.log(max(p[i], 1e-9)) - np.log(max(1 - p[i], 1e-9))) for i in plain}
-            scored = [(score, i, span) for i in plain for score, span in zip(
+            scored = [(score, i, span) for i in plain for (score, _, _), span in zip(
                 sentence_scores(logit[i], starts[i], ends[i], encoded[i]["from"], encoded[i]["offsets"],
                                 held[i].spans), held[i].spans, strict=True)]
             _, best, (b_start, b_end) = max(scored, key=lambda t: t[0])

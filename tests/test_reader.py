@@ -19,7 +19,7 @@ from rag.reading import Reading
 from rag.reading.lexical import LexicalReader
 from rag.reading.pairs import MAX_TOKENS, encode_pair
 from rag.reading.rerank import Candidate
-from rag.reading.trained import ONNX_FILE, OnnxReaderModel, TrainedReader, default_model_dir
+from rag.reading.trained import ONNX_FILE, ModelShape, OnnxReaderModel, TrainedReader, default_model_dir
 from rag.text.sentences import sentence_spans
 from rag.types import Article, Passage
 
@@ -130,6 +130,23 @@ def test_reader_setting_picks_the_reader(tmp_path: Path) -> None:
 def test_a_missing_reader_model_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="make reader"):
         Assistant(index_dir=tmp_path / "index", reader="trained", reader_model=str(tmp_path / "nothing-here"))
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "model.json").write_text('{"unit": "paragraph", "max_tokens": 512}')
+    with pytest.raises(ConfigError, match="unknown unit"):
+        ModelShape.load(tmp_path / "odd")
+    assert ModelShape.load(tmp_path) == ModelShape("sentence", MAX_TOKENS)  # no model.json: a sentence model
+
+
+class _CountingModel:
+    """The real ONNX session, counting the rows it reads (a spy: every output is the model's)."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.rows = 0
+
+    def run(self, ids, type_ids, batch_size: int = 16):
+        self.rows += len(ids)
+        return self.model.run(ids, type_ids, batch_size)
 
 
 class KeywordReader:
@@ -224,27 +241,104 @@ def test_training_pairs_never_use_a_sentence_holding_the_answer_as_a_negative() 
     assert all("1932" not in x.sentence for x in examples if x.label == 0 and x.kind in ("paragraph", "article"))
 
 
-@pytest.mark.slow
-def test_training_command_runs_exports_and_resumes(tmp_path: Path) -> None:
-    """`make reader` end to end on a few questions: data, training, held-out figures, int8 export; run again,
-    it resumes from its checkpoint instead of training anew."""
+def test_window_examples_hold_whole_sentences_and_the_answer_only_where_labelled() -> None:
+    from evals.reader_data import Paragraph, Question, window_examples_for
+
+    first = ("The bridge opened in 1932 after eight years of work. It was designed by John Bradfield, who had "
+             "studied bridges in Europe and America. Bradfield also planned the railway that crosses it.")
+    second = ("The railway across the harbour was electrified later. Trains crossed the bridge from the north "
+              "shore. The bridge carries eight lanes of road traffic today.")
+    paragraphs = [[Paragraph("Bridge", t, tuple(sentence_spans(t))) for t in (first, second)]]
+    q = Question("q", "When did the bridge open?", "1932", first.index("1932"), 0, 0)
+    for seed in range(20):
+        examples = list(window_examples_for(q, paragraphs, random.Random(seed), paragraph_negatives=2,
+                                            article_negatives=2))
+        positive = [x for x in examples if x.label]
+        assert len(positive) == 1 and positive[0].sentence[positive[0].answer_start:positive[0].answer_end] == "1932"
+        for x in examples:
+            assert x.spans and all(x.sentence[a:b] in (first + second) for a, b in x.spans)  # whole sentences
+            assert x.sentence.startswith(x.sentence[slice(*x.spans[0])])
+            if x.label == 0 and not x.kind.startswith("altered"):
+                assert "1932" not in x.sentence
+        assert {x.kind for x in examples} >= {"answer", "article"}
+
+
+def test_window_scores_follow_the_span_head() -> None:
+    import numpy as np
+
+    from rag.reading.trained import sentence_scores
+
+    offsets = [(0, 3), (4, 7), (8, 11), (12, 15)]  # two sentences of two word pieces each
+    start, end = np.array([0.0, 0.0, 4.0, 0.0]), np.array([0.0, 0.0, 0.0, 4.0])
+    scores = sentence_scores(2.0, start, end, 0, offsets, [(0, 7), (8, 15)])
+    assert scores[1] == (2.0, 2, 3) and scores[0][0] < 2.0  # the span head points into the second
+    assert sentence_scores(2.0, start, end, 0, offsets, [(0, 7), (20, 30)])[1] == (2.0 - 20.0, -1, -1)  # cut off
+
+
+@pytest.fixture(scope="module")
+def tiny_training(tmp_path_factory) -> tuple[list[str], Path, subprocess.CompletedProcess[str]]:
+    """`make reader`'s command on a few questions, window unit, one layer: (the command, its --out, the run)."""
     data = REPO.parent / "shared" / "data"
     if not (data / "squad11-train").is_dir():
         pytest.fail(f"{data / 'squad11-train'} is missing: the shared data folder must sit beside the repo")
-    command = [sys.executable, "-m", "evals.train_reader", "--questions", "12", "--held-out-questions", "4",
-               "--layers", "1", "--batch-size", "8", "--checkpoint-steps", "2", "--threads", "1",
-               "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work")]
-    first = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
+    tmp = tmp_path_factory.mktemp("train")
+    command = [sys.executable, "-m", "evals.train_reader", "--unit", "window", "--questions", "12",
+               "--held-out-questions", "4", "--layers", "1", "--batch-size", "8", "--checkpoint-steps", "2",
+               "--threads", "1", "--out", str(tmp / "out"), "--work", str(tmp / "work")]
+    return command, tmp / "out", subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
+
+
+@pytest.mark.slow
+def test_training_command_runs_exports_and_resumes(tiny_training) -> None:
+    """`make reader` end to end on a few questions: data, training, held-out figures, int8 export; run again,
+    it resumes from its checkpoint instead of training anew."""
+    command, out, first = tiny_training
     assert first.returncode == 0, first.stderr[-2000:]
-    summary = json.loads((tmp_path / "out" / "training.json").read_text())
+    summary = json.loads((out / "training.json").read_text())
     assert summary["settings"]["layers"] == 1 and summary["held_out"]["int8_onnx"]["questions"] >= 1
-    assert (tmp_path / "work" / "checkpoint.pt").is_file()
+    assert ModelShape.load(out) == ModelShape("window", summary["max_tokens"])
+    assert (out.parent / "work" / "checkpoint.pt").is_file()
     second = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
     assert second.returncode == 0, second.stderr[-2000:]
     assert f"resumed at step {summary['steps']}" in second.stdout
-    model = OnnxReaderModel(tmp_path / "out" / ONNX_FILE, threads=1)
+    model = OnnxReaderModel(out / ONNX_FILE, threads=1)
     logits, starts, _ = model.run([[101, 2040, 102, 2002, 102]], [[0, 0, 0, 1, 1]])
     assert logits.shape == (1,) and starts[0].shape == (5,)
+
+
+class _CountingModel:
+    """The real ONNX session, counting the rows it reads (a spy: every output is the model's)."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.rows = 0
+
+    def run(self, ids, type_ids, batch_size: int = 16):
+        self.rows += len(ids)
+        return self.model.run(ids, type_ids, batch_size)
+
+
+@pytest.mark.slow
+def test_a_window_model_reads_neighbouring_sentences_in_one_window(tiny_training, seed_assistant) -> None:
+    """A window model (the tiny one trained above; its figures do not matter) reads the pre-scored sentences in
+    windows: neighbours share one, so fewer rows than sentences, and each short answer lies in its sentence."""
+    _, out, run = tiny_training
+    assert run.returncode == 0, run.stderr[-2000:]
+    (out / "calibration.json").write_text((default_model_dir() / "calibration.json").read_text())
+    reader = TrainedReader(seed_assistant.ranker, out, threads=1)
+    assert reader.shape.unit == "window"
+    found = seed_assistant.retrieve("How many protesters were detained?")
+    pre = reader.ranker.score(found.question, found.pool, found.articles, found.query, dense=False)[:8]
+    spy = _CountingModel(reader.model)
+    reader.model = spy  # type: ignore[assignment]
+    read = reader.read_sentences(found.query, pre, found.articles)
+    assert len(pre) == 8 and 1 <= spy.rows < len(pre)
+    for cand, (_, start, end) in zip(pre, read, strict=True):
+        assert start == end == -1 or 0 <= start < end <= len(cand.text)
+    rows = spy.rows
+    assert reader.read_sentences(found.query, pre, found.articles) == read and spy.rows == rows  # cached
+    reading = reader.read(found.question, found.pool, found.articles, found.query)
+    assert reading.best is not None and 0.0 <= reading.support <= 1.0
 
 
 class _CountingEncoder:

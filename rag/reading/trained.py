@@ -20,6 +20,7 @@ from rag.reading import Reading, Relevance
 from rag.reading.abstain import signals
 from rag.reading.pairs import MAX_TOKENS, encode_pair
 from rag.reading.rerank import Candidate, SentenceRanker
+from rag.reading.windows import window_around
 from rag.text.sentences import sentence_spans
 from rag.text.words import tokens
 from rag.types import Article, Passage
@@ -141,21 +142,27 @@ def piece_range(offsets: Sequence[tuple[int, int]], start_char: int, end_char: i
 
 
 def sentence_scores(logit: float, start: np.ndarray, end: np.ndarray, first: int,
-                    offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[float]:
-    """Each sentence of a window (its `spans`, in characters of the window): the window's answer logit plus the
-    log-ratio of its best span's score to the window's best span's, so the sentence the span head points at
-    carries the window's logit and the others less by how much less likely their best span is.
+                    offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]
+                    ) -> list[tuple[float, int, int]]:
+    """Each sentence of a window (its `spans`, in characters of the window): (score, first and last word piece of
+    its best span, -1 when none). The score is the window's answer logit plus the log-ratio of the sentence's best
+    span's score to the best span's of the whole window, so the sentence the span head points at carries the
+    window's logit and the others less by how much less likely their best span is.
 
     >>> sentence_scores(1.0, np.array([0., 0., 3., 0.]), np.array([0., 1., 0., 3.]), 0, [(0, 1), (2, 3), (4, 5), (6, 7)],
     ...                 [(0, 3), (4, 7), (8, 9)])
-    [-4.0, 1.0, -19.0]
+    [(-4.0, 0, 1), (1.0, 2, 3), (-19.0, -1, -1)]
     """
-    best = []
+    top = best_span(start, end, first, first + len(offsets))[2] if offsets else 0.0
+    out = []
     for s, e in spans:
         lo, hi = piece_range(offsets, s, e, first)
-        best.append(best_span(start, end, lo, hi)[2] if hi > lo else None)
-    top = max((b for b in best if b is not None), default=0.0)
-    return [logit + b - top if b is not None else logit - UNREAD_PENALTY for b in best]
+        if hi > lo:
+            a, b, best = best_span(start, end, lo, hi)
+            out.append((logit + best - top, a, b))
+        else:
+            out.append((logit - UNREAD_PENALTY, -1, -1))
+    return out
 
 
 _EDGE = " ,.;:"
@@ -243,8 +250,8 @@ class Calibration:
 
 class TrainedReader:
     """Reads the `sentences_read` most promising sentences of the passages (by the lexical ranker's cheap
-    signals, without sentence embeddings) with the cross-encoder; p(answer) orders them and decides refusal,
-    and the span head gives the short answer. Sentences it did not read follow, in the pre-score's order."""
+    signals, without sentence embeddings) with the cross-encoder, one by one or in windows (its ModelShape);
+    p(answer) orders them and decides refusal, and the span head gives the short answer. Sentences it did not read follow, in the pre-score's order."""
 
     name = "trained"
 
@@ -260,6 +267,7 @@ class TrainedReader:
         self.second_margin = self.calibration.second_margin
         self.next_margin = self.calibration.next_margin
         self.default_rules = self.calibration.rules
+        self.shape = ModelShape.load(folder)
         self.model = OnnxReaderModel(folder / ONNX_FILE, threads)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_truncation()
@@ -294,35 +302,69 @@ class TrainedReader:
     def read_sentences(self, question: str, sentences: Sequence[Candidate], articles: Mapping[str, Article]
                        ) -> list[tuple[float, int, int]]:
         """The model's reading of each sentence: (answer logit, the short answer's start and end character in
-        the sentence, -1 when none). Cached by question and sentence."""
+        the sentence, -1 when none). Cached by question and sentence. A window model reads the sentences in
+        windows: the first sentence not yet covered (in the order given, best first) gets the window around it,
+        and every later sentence inside that window is scored from the same reading."""
         keys = [(question, s.doc_id, s.start_char, s.text) for s in sentences]
         with self._lock:
             known = {k: self._cache[k] for k in keys if k in self._cache}
         todo = [i for i, k in enumerate(keys) if k not in known]
         if todo:
-            pairs = []
-            for i in todo:
-                s = sentences[i]
-                article = articles[s.doc_id]
-                pairs.append(encode_pair(self.tokenizer, question, s.text, article.title,
-                                         _previous_sentence(article.text, s.start_char)))
             started = time.perf_counter()
-            logits, starts, ends = self.model.run([p.ids for p in pairs], [p.type_ids for p in pairs])
+            fresh = (self._read_windows if self.shape.unit == "window" else self._read_pairs)(
+                question, [sentences[i] for i in todo], articles)
             with self._lock:
                 self.model_seconds += time.perf_counter() - started
-                for row, i in enumerate(todo):
-                    pair = pairs[row]
-                    lo, hi = pair.sentence_from, pair.sentence_from + len(pair.offsets)
-                    if hi > lo:
-                        a, b, _ = best_span(starts[row], ends[row], lo, hi)
-                        span = (pair.offsets[a - lo][0], pair.offsets[b - lo][1])
-                    else:
-                        span = (-1, -1)
-                    known[keys[i]] = (float(logits[row]), *span)
-                    self._cache[keys[i]] = known[keys[i]]
+                for i, result in zip(todo, fresh, strict=True):
+                    known[keys[i]] = self._cache[keys[i]] = result
                 while len(self._cache) > _CACHE_PAIRS:
                     self._cache.pop(next(iter(self._cache)))
         return [known[k] for k in keys]
+
+    def _read_pairs(self, question: str, sentences: Sequence[Candidate], articles: Mapping[str, Article]
+                    ) -> list[tuple[float, int, int]]:
+        pairs = []
+        for s in sentences:
+            article = articles[s.doc_id]
+            pairs.append(encode_pair(self.tokenizer, question, s.text, article.title,
+                                     _previous_sentence(article.text, s.start_char), self.shape.max_tokens))
+        logits, starts, ends = self.model.run([p.ids for p in pairs], [p.type_ids for p in pairs])
+        out = []
+        for row, pair in enumerate(pairs):
+            lo, hi = pair.sentence_from, pair.sentence_from + len(pair.offsets)
+            if hi > lo:
+                a, b, _ = best_span(starts[row], ends[row], lo, hi)
+                out.append((float(logits[row]), pair.offsets[a - lo][0], pair.offsets[b - lo][1]))
+            else:
+                out.append((float(logits[row]), -1, -1))
+        return out
+
+    def _read_windows(self, question: str, sentences: Sequence[Candidate], articles: Mapping[str, Article]
+                      ) -> list[tuple[float, int, int]]:
+        windows: list[tuple[str, int, int]] = []  # (doc_id, start_char, end_char) in the article
+        member: list[int] = []  # the window each sentence is read in
+        for s in sentences:
+            at = next((w for w, (doc, lo, hi) in enumerate(windows)
+                       if doc == s.doc_id and lo <= s.start_char and s.end_char <= hi), None)
+            if at is None:
+                windows.append((s.doc_id, *window_around(articles[s.doc_id].text, s.start_char, s.end_char)))
+                at = len(windows) - 1
+            member.append(at)
+        pairs = []
+        for doc, lo, hi in windows:
+            article = articles[doc]
+            pairs.append(encode_pair(self.tokenizer, question, article.text[lo:hi], article.title,
+                                     _previous_sentence(article.text, lo), self.shape.max_tokens))
+        logits, starts, ends = self.model.run([p.ids for p in pairs], [p.type_ids for p in pairs])
+        out = []
+        for s, w in zip(sentences, member, strict=True):
+            pair, lo = pairs[w], windows[w][1]
+            score, a, b = sentence_scores(float(logits[w]), starts[w], ends[w], pair.sentence_from, pair.offsets,
+                                          [(s.start_char - lo, s.end_char - lo)])[0]
+            f, shift = pair.sentence_from, s.start_char - lo  # word pieces -> characters of the sentence
+            out.append((score, pair.offsets[a - f][0] - shift, pair.offsets[b - f][1] - shift) if a >= 0
+                       else (score, -1, -1))
+        return out
 
     def _support(self, question: str, ordered: Sequence[Candidate], logits: Sequence[float]) -> float:
         """p(answerable) of the first of `ordered` (pre-scored sentences best first, `logits` their combined
