@@ -60,8 +60,8 @@ from rag.reading.trained import (
 
 ONNX_FILE = "reader.int8.onnx"
 SPAN_LIMITS = (8, 12, 16, 24)  # the longest short answer, in word pieces, the held-out span F1 is reported at
-DEFAULTS: dict[str, Any] = {"unit": "sentence", "questions": 9000, "layers": 6, "batch_size": 32, "lr": 8e-5, "warmup": 0.06, "seed": 13,
-            "span_weight": 0.5, "choice_weight": 1.0}
+DEFAULTS: dict[str, Any] = {"unit": "sentence", "questions": 9000, "layers": 6, "batch_size": 32, "lr": 8e-5,
+                            "warmup": 0.06, "seed": 13, "span_weight": 0.5, "choice_weight": 1.0}
 
 
 def _tokenizer(model_dir: Path) -> Any:
@@ -253,8 +253,11 @@ def evaluate(predict: Any, tokenizer: Any, held: list[Example], max_tokens: int 
             right.append(float(held[best].label == 1))
         off = e["offsets"]
         for limit in SPAN_LIMITS:
-            s, t, _ = best_span(starts[a], ends[a], lo, hi, limit) if hi > lo else (e["from"], e["from"], 0.0)
-            text = held[a].sentence[off[s - e["from"]][0]:off[t - e["from"]][1]] if off else ""
+            if hi <= lo:  # the answer sentence was cut off the word pieces: no short answer
+                span_f1s[limit].append(0.0)
+                continue
+            s, t, _ = best_span(starts[a], ends[a], lo, hi, limit)
+            text = held[a].sentence[off[s - e["from"]][0]:off[t - e["from"]][1]]
             span_f1s[limit].append(token_f1(text, gold))
         answer_p.append(p[a])
         negatives_p += [p[i] for i in plain if not held[i].label]
