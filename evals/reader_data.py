@@ -170,12 +170,18 @@ def _negation_point(question: str, aux: re.Match[str]) -> int:
     return aux.end() + words[at].start() - 1
 
 
+def _answer_sentence(q: Question, p: Paragraph) -> int | None:
+    """The index of the sentence of `p` holding the answer; None when the answer crosses a sentence boundary."""
+    end = q.answer_start + len(q.answer)
+    return next((i for i, (s, e) in enumerate(p.spans) if s <= q.answer_start and end <= e), None)
+
+
 def examples_for(q: Question, articles: list[list[Paragraph]], rng: random.Random, paragraph_negatives: int = 2,
                  article_negatives: int = 1) -> Iterator[Example]:
     paragraphs = articles[q.article]
     p = paragraphs[q.paragraph]
     end = q.answer_start + len(q.answer)
-    at = next((i for i, (s, e) in enumerate(p.spans) if s <= q.answer_start and end <= e), None)
+    at = _answer_sentence(q, p)
     if at is None:  # the answer crosses a sentence boundary of ours: no clean label
         return
     s, e = p.spans[at]
@@ -230,7 +236,7 @@ def window_examples_for(q: Question, articles: list[list[Paragraph]], rng: rando
     paragraphs = articles[q.article]
     p = paragraphs[q.paragraph]
     end = q.answer_start + len(q.answer)
-    at = next((i for i, (s, e) in enumerate(p.spans) if s <= q.answer_start and end <= e), None)
+    at = _answer_sentence(q, p)
     if at is None:
         return
     focus = at

@@ -137,18 +137,6 @@ def test_a_missing_reader_model_says_what_to_do(tmp_path: Path) -> None:
     assert ModelShape.load(tmp_path) == ModelShape("sentence", MAX_TOKENS)  # no model.json: a sentence model
 
 
-class _CountingModel:
-    """The real ONNX session, counting the rows it reads (a spy: every output is the model's)."""
-
-    def __init__(self, model) -> None:
-        self.model = model
-        self.rows = 0
-
-    def run(self, ids, type_ids, batch_size: int = 16):
-        self.rows += len(ids)
-        return self.model.run(ids, type_ids, batch_size)
-
-
 class KeywordReader:
     """A reader of our own: the first sentence holding the question's last word answers, with certainty; every
     other sentence scores 0."""

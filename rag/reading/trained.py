@@ -251,7 +251,8 @@ class Calibration:
 class TrainedReader:
     """Reads the `sentences_read` most promising sentences of the passages (by the lexical ranker's cheap
     signals, without sentence embeddings) with the cross-encoder, one by one or in windows (its ModelShape);
-    p(answer) orders them and decides refusal, and the span head gives the short answer. Sentences it did not read follow, in the pre-score's order."""
+    p(answer) orders them and decides refusal, and the span head gives the short answer. Sentences it did not
+    read follow, in the pre-score's order."""
 
     name = "trained"
 
@@ -311,8 +312,7 @@ class TrainedReader:
         todo = [i for i, k in enumerate(keys) if k not in known]
         if todo:
             started = time.perf_counter()
-            fresh = (self._read_windows if self.shape.unit == "window" else self._read_pairs)(
-                question, [sentences[i] for i in todo], articles)
+            fresh = self._read(question, [sentences[i] for i in todo], articles)
             with self._lock:
                 self.model_seconds += time.perf_counter() - started
                 for i, result in zip(todo, fresh, strict=True):
@@ -321,46 +321,35 @@ class TrainedReader:
                     self._cache.pop(next(iter(self._cache)))
         return [known[k] for k in keys]
 
-    def _read_pairs(self, question: str, sentences: Sequence[Candidate], articles: Mapping[str, Article]
-                    ) -> list[tuple[float, int, int]]:
-        pairs = []
+    def _read(self, question: str, sentences: Sequence[Candidate], articles: Mapping[str, Article]
+              ) -> list[tuple[float, int, int]]:
+        """Each sentence read as its own pair (a sentence model) or inside a window (a window model): the first
+        sentence not yet covered gets the window around it, and later sentences inside it share that reading."""
+        windowed = self.shape.unit == "window"
+        texts: list[tuple[str, int, int]] = []  # what is read: (doc_id, start_char, end_char) in the article
+        member: list[int] = []  # the text each sentence is read in
         for s in sentences:
-            article = articles[s.doc_id]
-            pairs.append(encode_pair(self.tokenizer, question, s.text, article.title,
-                                     _previous_sentence(article.text, s.start_char), self.shape.max_tokens))
-        logits, starts, ends = self.model.run([p.ids for p in pairs], [p.type_ids for p in pairs])
-        out = []
-        for row, pair in enumerate(pairs):
-            lo, hi = pair.sentence_from, pair.sentence_from + len(pair.offsets)
-            if hi > lo:
-                a, b, _ = best_span(starts[row], ends[row], lo, hi)
-                out.append((float(logits[row]), pair.offsets[a - lo][0], pair.offsets[b - lo][1]))
-            else:
-                out.append((float(logits[row]), -1, -1))
-        return out
-
-    def _read_windows(self, question: str, sentences: Sequence[Candidate], articles: Mapping[str, Article]
-                      ) -> list[tuple[float, int, int]]:
-        windows: list[tuple[str, int, int]] = []  # (doc_id, start_char, end_char) in the article
-        member: list[int] = []  # the window each sentence is read in
-        for s in sentences:
-            at = next((w for w, (doc, lo, hi) in enumerate(windows)
-                       if doc == s.doc_id and lo <= s.start_char and s.end_char <= hi), None)
+            at = next((w for w, (doc, lo, hi) in enumerate(texts)
+                       if doc == s.doc_id and lo <= s.start_char and s.end_char <= hi), None) if windowed else None
             if at is None:
-                windows.append((s.doc_id, *window_around(articles[s.doc_id].text, s.start_char, s.end_char)))
-                at = len(windows) - 1
+                text = articles[s.doc_id].text
+                texts.append((s.doc_id, *(window_around(text, s.start_char, s.end_char) if windowed
+                                          else (s.start_char, s.end_char))))
+                at = len(texts) - 1
             member.append(at)
         pairs = []
-        for doc, lo, hi in windows:
+        for doc, lo, hi in texts:
             article = articles[doc]
             pairs.append(encode_pair(self.tokenizer, question, article.text[lo:hi], article.title,
                                      _previous_sentence(article.text, lo), self.shape.max_tokens))
         logits, starts, ends = self.model.run([p.ids for p in pairs], [p.type_ids for p in pairs])
         out = []
         for s, w in zip(sentences, member, strict=True):
-            pair, lo = pairs[w], windows[w][1]
+            pair, lo = pairs[w], texts[w][1]
             score, a, b = sentence_scores(float(logits[w]), starts[w], ends[w], pair.sentence_from, pair.offsets,
                                           [(s.start_char - lo, s.end_char - lo)])[0]
+            if not windowed:  # a sentence model's logit is the sentence's own
+                score = float(logits[w])
             f, shift = pair.sentence_from, s.start_char - lo  # word pieces -> characters of the sentence
             out.append((score, pair.offsets[a - f][0] - shift, pair.offsets[b - f][1] - shift) if a >= 0
                        else (score, -1, -1))
