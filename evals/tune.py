@@ -38,6 +38,7 @@ import numpy as np
 
 from evals.datasets import default_data_dir, multihop, realtimeqa, squad2_tuning
 from evals.metrics import contains
+from rag.config import Settings
 from rag.reading.abstain import SIGNALS, signals
 from rag.reading.rerank import DEFAULT_WEIGHTS, FEATURES, QUESTION_PENALTY, TYPE_PENALTY
 from rag.text.words import is_question
@@ -206,32 +207,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true",
                         help="trained reader: write the fitted values to models/reader/calibration.json")
     args = parser.parse_args(argv)
+    from rag.reading.trained import default_model_dir
 
+    settings = Settings.from_env()  # RAG_READER_MODEL: the trained reader's folder (default models/reader)
     if args.cache and args.cache.exists():
         with args.cache.open("rb") as f:
             rows = pickle.load(f)
     else:
-        rows = _collect_all(args, collect_trained if args.reader == "trained" else collect)
+        rows = _collect_all(args, settings, collect_trained if args.reader == "trained" else collect)
         if args.cache:
             with args.cache.open("wb") as f:
                 pickle.dump(rows, f)
     if args.reader == "lexical":
         return report(rows, args.max_over_refusal)
-    fitted = report_trained(rows, args.max_over_refusal)
+    folder = Path(settings.reader_model) if settings.reader_model else default_model_dir()
+    fitted = report_trained(rows, args.max_over_refusal, folder)
     if args.write:
-        from rag.reading.trained import default_model_dir
-
-        path = default_model_dir() / "calibration.json"
+        path = folder / "calibration.json"
         path.write_text(json.dumps(fitted, indent=2) + "\n")
         print(f"wrote {path}")
     return 0
 
 
-def _collect_all(args: argparse.Namespace, collector: Any) -> list[dict[str, Any]]:
+def _collect_all(args: argparse.Namespace, settings: Settings, collector: Any) -> list[dict[str, Any]]:
     from rag.assistant import Assistant
-    from rag.config import Settings
 
-    settings = Settings().with_overrides(reader=args.reader)
+    settings = settings.with_overrides(reader=args.reader)
     with tempfile.TemporaryDirectory(prefix="rag-tune-") as tmp:
         index = args.index or Path(tmp) / "index"
         files, cases = squad2_tuning(args.data, index / "dataset", args.answerable, args.unanswerable)
@@ -308,7 +309,7 @@ def _p(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits))
 
 
-def report_trained(rows: list[dict[str, Any]], max_over_refusal: float) -> dict[str, Any]:
+def report_trained(rows: list[dict[str, Any]], max_over_refusal: float, folder: Path) -> dict[str, Any]:
     """Print the trade-offs on the tuning questions and return the fitted calibration."""
     from rag.reading.trained import Calibration
 
@@ -390,9 +391,7 @@ def report_trained(rows: list[dict[str, Any]], max_over_refusal: float) -> dict[
         print(f"  {m:.2f}   {accuracy:.3f} / {precision:.3f}")
     # The widest margin whose cited sentences still mostly hold the answer (0.85 of them).
     margin = max((m for m, _, precision in margin_rows if precision >= 0.85), default=0.0)
-    from rag.reading.trained import default_model_dir
-
-    kept = Calibration.load(default_model_dir()).rules  # the rules are chosen by held-out ablation, not here
+    kept = Calibration.load(folder).rules  # the rules are chosen by held-out ablation, not here
     fitted = Calibration(sentences_read=n_read, min_support=threshold, second_margin=margin,
                          next_margin=margin, rules=kept, support=coefficients, prior_weight=prior).as_dict()
     print(f"\nfitted: {fitted}")

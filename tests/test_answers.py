@@ -119,9 +119,7 @@ def test_search_reranks_passages_by_their_best_sentence(seed_assistant) -> None:
 
 
 @pytest.mark.parametrize(("question", "short"), [
-    pytest.param("How many protesters were killed?", "26", marks=pytest.mark.xfail(
-        strict=True, reason="a known miss of the retrained span head: in '26 protesters have been killed, 18 have "
-        "been wounded, and more than 3,000 have been detained' it scores '3,000' above '26' (issue 15's note)")),
+    ("How many protesters were killed?", "26"),  # the 9,000-question model said "3,000" here
     ("How many police and National Guard officers were wounded?", "748"),
     ("When did the protests in Kazakhstan begin?", "January 2"),
     ("Who was given the interim duties of prime minister?", "Alikhan Smailov"),
