@@ -72,7 +72,7 @@ def test_the_model_reorders_the_lexical_readers_best_sentences(seed_assistant) -
     sentences = list(found.reading.sentences)
     assert [s.text for s in sentences[:n]] == [top[i].text for i in expected]
     assert [s.text for s in sentences[n:]] == [c.text for c in ranker_order[n:]]
-    assert sentences[0].score == top[0].score  # re-based: the abstention's signals keep their range
+    assert sentences[0].score == top[0].score  # re-based: the composition's margins keep their range
     scores = [s.score for s in sentences]
     assert scores == sorted(scores, reverse=True)
     heavy = LexicalReader(reader.ranker, spans=reader.spans, model_weight=100.0, model_reads=len(ranker_order))
@@ -81,6 +81,26 @@ def test_the_model_reorders_the_lexical_readers_best_sentences(seed_assistant) -
     assert by_model[0].text == ranker_order[max(range(len(ranker_order)), key=lambda i: all_logits[i])].text
     with pytest.raises(ConfigError, match="model_weight"):
         Settings(model_weight=-1.0)
+
+
+def test_the_models_weight_does_not_move_p_answerable_when_the_best_sentence_stays(seed_assistant) -> None:
+    """The abstention reads the ranker's own scores: a heavy weight on the model widens the re-based lead of the
+    best sentence, which must not read as doubt (margin's coefficient is negative) when the best stays the same."""
+    reader = seed_assistant.reader
+    plain = LexicalReader(reader.ranker, spans=reader.spans, model_weight=0.0)
+    heavy = LexicalReader(reader.ranker, spans=reader.spans, model_weight=100.0, model_reads=2)
+    compared = 0
+    for question in ("Who requested CSTO troops?", "How many protesters were killed?",
+                     "When did the protests in Kazakhstan begin?", "Who was given the interim duties of prime minister?"):
+        found = seed_assistant.retrieve(question)
+        by_ranker = plain.read(question, found.pool, found.articles, found.query)
+        by_model = heavy.read(question, found.pool, found.articles, found.query)
+        if by_model.sentences[0].text != by_ranker.sentences[0].text:
+            continue
+        compared += 1
+        assert by_model.sentences[0].score - by_model.sentences[1].score > 1.0  # the re-based lead is wide
+        assert by_model.support == by_ranker.support
+    assert compared >= 2
 
 
 def test_the_trained_reader_answers_and_refuses(trained_assistant) -> None:
