@@ -5,8 +5,8 @@ Reader interface (`Assistant.retrieve`).
 
 The trained reader (`--reader trained`, the default): how many sentences to read (best sentence right and
 latency by the number read), its refusal threshold (the sweep below), and the margin within which a second
-sentence joins the answer; `--write` stores them in models/reader/calibration.json. No weight of the model is
-fitted here: it is trained on SQuAD 1.1 only (evals/train_reader.py).
+sentence joins the answer; `--write` stores them in the model folder's calibration.json (RAG_READER_MODEL, else
+models/reader). No weight of the model is fitted here: it is trained on SQuAD 1.1 only (evals/train_reader.py).
 
 The lexical reader (`--reader lexical`):
 1. Ingest the 35 SQuAD articles; for each tuning question take the candidate pool (hybrid retrieval,
@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--news-index", type=Path, help="keep the RealTime QA pages' index here (default: a temp dir)")
     parser.add_argument("--cache", type=Path, help="keep the collected features in this file and reuse them")
     parser.add_argument("--write", action="store_true",
-                        help="trained reader: write the fitted values to models/reader/calibration.json")
+                        help="trained reader: write the fitted values to calibration.json in the model's folder "
+                             "(RAG_READER_MODEL, else models/reader)")
     args = parser.parse_args(argv)
     from rag.reading.trained import default_model_dir
 
