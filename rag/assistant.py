@@ -13,12 +13,21 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
-from rag.errors import RagError
+from rag.errors import ConfigError, RagError
 from rag.generate.backends import describe, make_llm
 from rag.generate.grounded import AnswerGenerator, ClaimVerifier, GroundedGenerator
 from rag.index.catalog import SCHEMA_VERSION, Catalog, DocumentSummary
-from rag.index.embed import Encoder, TextEncoder, choose_backend, choose_chunk_encoder, model_id
+from rag.index.embed import (
+    BUNDLED_MODEL,
+    Encoder,
+    TextEncoder,
+    choose_backend,
+    choose_chunk_encoder,
+    is_bundled,
+    model_id,
+)
 from rag.index.leads import LeadRanker, leads_wanted
+from rag.index.small_embed import SmallEncoder
 from rag.index.static_embed import StaticEncoder
 from rag.index.store import VectorIndex
 from rag.reading import Reader, Reading, Retrieval
@@ -90,7 +99,18 @@ class Assistant:
         # The transformer reads sentences (re-ranking, verification) and, with chunk_encoder=transformer, chunks.
         self.embed_model = Encoder(s.embed_model, batch_size=s.embed_batch_size, backend=backend,
                                    cache_dir=str(Path(s.index_dir) / "onnx"), max_tokens=int(max_tokens))
-        self.chunk_encoder: TextEncoder = StaticEncoder() if chunk_kind == "static" else self.embed_model
+        # What embeds chunks, and the question for the dense search: the static table does both (its own space);
+        # the small distilled encoder embeds chunks into the transformer's space, so the transformer embeds the
+        # question.
+        self.chunk_encoder: TextEncoder = self.embed_model
+        self.query_encoder: TextEncoder = self.embed_model
+        if chunk_kind == "static":
+            self.chunk_encoder = self.query_encoder = StaticEncoder()
+        elif chunk_kind == "small":
+            if not is_bundled(s.embed_model):
+                raise ConfigError(f"chunk_encoder=small embeds chunks into the bundled {BUNDLED_MODEL}'s space; with "
+                                  f"embed_model={s.embed_model!r} use chunk_encoder=transformer or static")
+            self.chunk_encoder = SmallEncoder()
         embed_id = self.chunk_encoder.model_name
         self.catalog.ensure_meta(
             {"embed_model": embed_id, "schema": SCHEMA_VERSION, "chroma": s.chroma_url or "embedded",
@@ -103,7 +123,7 @@ class Assistant:
         self._given_retriever = retriever
         self.retriever: PassageRetriever = (
             retriever if retriever is not None else
-            Retriever(self.chunk_encoder, self.vectors, self.catalog, mode=s.retrieval, leads=self.leads))
+            Retriever(self.query_encoder, self.vectors, self.catalog, mode=s.retrieval, leads=self.leads))
         self.ranker = SentenceRanker(self.embed_model, document_frequencies=self.catalog.document_frequencies,
                                      sentences_embedded=s.sentences_embedded)
         self.reader: Reader = reader if reader is not None else make_reader(s, self.ranker)

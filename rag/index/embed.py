@@ -36,7 +36,12 @@ def resolve_model_path(name: str) -> str:
 ONNX_SUFFIX = "+onnx-int8"
 EMBED_BACKENDS = ("auto", "torch", "onnx")
 STATIC_MARK = "+static"  # in the model id of a static word-piece table (rag/index/static_embed.py)
-CHUNK_ENCODERS = ("auto", "static", "transformer")
+SMALL_MARK = "+small"  # in the model id of the distilled chunk encoder (rag/index/small_embed.py)
+CHUNK_ENCODERS = ("auto", "small", "static", "transformer")
+
+
+# What a new index embeds its chunks with, under chunk_encoder=auto.
+NEW_INDEX_CHUNK_ENCODER = "transformer"
 
 
 class TextEncoder(Protocol):
@@ -77,16 +82,19 @@ def choose_backend(wanted: str, recorded: str | None, name: str) -> str:
 
 
 def choose_chunk_encoder(wanted: str, recorded: str | None, name: str) -> str:
-    """static or transformer: what embeds chunks (and the question for the dense search). `auto`: what the index
-    was built with (`recorded`, its model id), else the transformer: static chunk vectors ingest five times
-    faster but retrieved news worse on the held-out split (README, Speed and scale), so they are asked for."""
-    if wanted in ("static", "transformer"):
+    """small, static or transformer: what embeds chunks. `auto`: what the index was built with (`recorded`, its
+    model id), else NEW_INDEX_CHUNK_ENCODER (README, Speed and scale: each one's ingest time and retrieval)."""
+    if wanted in CHUNK_ENCODERS[1:]:
         return wanted
     if wanted != "auto":
         raise ConfigError(f"chunk_encoder must be one of {', '.join(CHUNK_ENCODERS)}, got {wanted!r}")
     if recorded and STATIC_MARK in recorded:
         return "static"
-    return "transformer"
+    if recorded and SMALL_MARK in recorded:
+        return "small"
+    if recorded:
+        return "transformer"
+    return NEW_INDEX_CHUNK_ENCODER
 
 
 class Encoder:

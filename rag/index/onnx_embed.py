@@ -27,7 +27,10 @@ _EXPORT_LOCK = threading.Lock()
 class OnnxEncoder:
     """Unit-length sentence vectors from an int8 ONNX export of a sentence-transformers model folder."""
 
-    def __init__(self, model_path: str, cache_dir: Path, threads: int = 0, max_tokens: int = 0) -> None:
+    def __init__(self, model_path: str, cache_dir: Path, threads: int = 0, max_tokens: int = 0,
+                 onnx_path: Path | None = None) -> None:
+        """`onnx_path`: an exported file to run (a committed model, rag/index/chunk_embed.py); else the folder's
+        model is exported into `cache_dir` on first use."""
         import numpy as np  # noqa: F401  (fail early where numpy is missing)
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -36,7 +39,7 @@ class OnnxEncoder:
         if not (folder / "tokenizer.json").is_file():
             raise ConfigError(f"the ONNX backend needs a local sentence-transformers folder with tokenizer.json; "
                               f"{model_path!r} has none (set RAG_EMBED_BACKEND=torch)")
-        self.onnx_path = export(folder, cache_dir)
+        self.onnx_path = onnx_path or export(folder, cache_dir)
         config = _read_json(folder / "sentence_bert_config.json")
         pooling = _read_json(folder / "1_Pooling" / "config.json")
         self.cls_pooling = bool(pooling.get("pooling_mode_cls_token"))
