@@ -29,7 +29,7 @@ class OnnxEncoder:
 
     def __init__(self, model_path: str, cache_dir: Path, threads: int = 0, max_tokens: int = 0,
                  onnx_path: Path | None = None) -> None:
-        """`onnx_path`: an exported file to run (a committed model, rag/index/chunk_embed.py); else the folder's
+        """`onnx_path`: an exported file to run (a committed model, rag/index/small_embed.py); else the folder's
         model is exported into `cache_dir` on first use."""
         import numpy as np  # noqa: F401  (fail early where numpy is missing)
         import onnxruntime as ort
