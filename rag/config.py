@@ -38,7 +38,9 @@ class Settings:
     embed_backend: str = "auto"
     embed_batch_size: int = 64
     # What embeds chunks for the dense search (the sentence re-ranker and the reader always read with the
-    # transformer): static, a word-piece table distilled from the bundled model (rag/index/static_embed.py: ingest
+    # transformer): small, the bundled model cut to 2 layers reading 64 word pieces and distilled into its space
+    # (rag/index/small_embed.py: news ingest about a third of the default pipeline's time; the transformer embeds
+    # the question); static, a word-piece table distilled from the bundled model (rag/index/static_embed.py: ingest
     # five times faster, news retrieval a few points worse, README "Speed, scale and deployment"), or transformer
     # (the embedding model itself). auto: what the index was built with; for a new index the transformer.
     chunk_encoder: str = "auto"
