@@ -29,7 +29,6 @@ import argparse
 import json
 import random
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from evals.distill_static import SQUAD11, _articles
+from evals.distill_static import SQUAD11, _articles, _git_commit, recall
 
 TARGET_MAX_TOKENS = 128  # what the whole model reads of a chunk at ingestion today (Settings.embed_max_tokens)
 
@@ -143,37 +142,6 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in ("layers", "max_tokens", "epochs", "batch_size", "lr", "seed", "precision")}
 
 
-def recall(encode_questions: Any, encode_paragraphs: Any, held: list[dict[str, Any]],
-           questions_per_article: int = 40) -> dict[str, Any]:
-    """Question -> its paragraph ("title\\nparagraph") among all paragraphs of the held-out articles."""
-    paragraphs: list[str] = []
-    questions: list[str] = []
-    gold: list[int] = []
-    for article in held:
-        title = article["title"].replace("_", " ")
-        for p in article["paragraphs"]:
-            index = len(paragraphs)
-            paragraphs.append(f"{title}\n{p['context']}")
-            for qa in p["qas"]:
-                questions.append(qa["question"])
-                gold.append(index)
-    rng = np.random.default_rng(13)
-    pick = rng.choice(len(questions), size=min(len(questions), questions_per_article * len(held)), replace=False)
-    p_vec = encode_paragraphs(paragraphs)
-    q_vec = encode_questions([questions[i] for i in pick])
-    ranks = np.argsort(-(q_vec @ p_vec.T), axis=1)[:, :5]
-    hits = np.array([gold[i] for i in pick])[:, None] == ranks
-    return {"questions": len(pick), "paragraphs": len(paragraphs),
-            "recall_at_1": round(float(hits[:, 0].mean()), 4), "recall_at_5": round(float(hits.any(axis=1).mean()), 4)}
-
-
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.distill_small", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("models/small-encoder"))
@@ -252,9 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         "articles": len(held), "chunks": len(held_texts),
         "cosine_to_target_mean": round(float(cosines.mean()), 4),
         "cosine_to_target_p10": round(float(np.percentile(cosines, 10)), 4),
-        "recall_student": recall(teacher.encode, student.encode, held),
-        f"recall_whole_model_{TARGET_MAX_TOKENS}": recall(teacher.encode, teacher.encode, held),
-        f"recall_whole_model_{args.max_tokens}": recall(teacher.encode, short.encode, held),
+        "recall_student": recall(teacher.encode, held, encode_paragraphs=student.encode, titled=True),
+        f"recall_whole_model_{TARGET_MAX_TOKENS}": recall(teacher.encode, held, titled=True),
+        f"recall_whole_model_{args.max_tokens}": recall(teacher.encode, held, encode_paragraphs=short.encode,
+                                                         titled=True),
     }
     shutil.rmtree(args.checkpoints, ignore_errors=True)
     info["seconds"] = round(time.time() - started, 1)

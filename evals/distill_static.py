@@ -147,21 +147,25 @@ def quantise(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, scales.astype(np.float16)
 
 
-def recall(encode: Any, held: list[dict[str, Any]], questions_per_article: int = 40) -> dict[str, Any]:
-    """Question -> its paragraph among all paragraphs of the held-out articles: recall at 1 and 5."""
+def recall(encode: Any, held: list[dict[str, Any]], questions_per_article: int = 40,
+           encode_paragraphs: Any = None, titled: bool = False) -> dict[str, Any]:
+    """Question -> its paragraph among all paragraphs of the held-out articles: recall at 1 and 5. Questions are
+    embedded by `encode`, paragraphs by `encode_paragraphs` (default the same); `titled`: a paragraph is read as
+    ingestion embeds a chunk, "title\nparagraph"."""
     paragraphs: list[str] = []
     questions: list[str] = []
     gold: list[int] = []
     for article in held:
+        title = article["title"].replace("_", " ")
         for p in article["paragraphs"]:
             index = len(paragraphs)
-            paragraphs.append(p["context"])
+            paragraphs.append(f"{title}\n{p['context']}" if titled else p["context"])
             for qa in p["qas"]:
                 questions.append(qa["question"])
                 gold.append(index)
     rng = np.random.default_rng(13)
     pick = rng.choice(len(questions), size=min(len(questions), questions_per_article * len(held)), replace=False)
-    p_vec = encode(paragraphs)
+    p_vec = (encode_paragraphs or encode)(paragraphs)
     q_vec = encode([questions[i] for i in pick])
     ranks = np.argsort(-(q_vec @ p_vec.T), axis=1)[:, :5]
     hits = np.array([gold[i] for i in pick])[:, None] == ranks
