@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,33 @@ class ChunkTransform(TransformComponent):
                     )
                 )
         return out
+
+
+class _Committer:
+    """Runs each batch's commit on one writer thread, in order, with at most one in flight: the next batch is
+    embedded while the last one is written. A failed commit raises from the next `submit` or from `finish`.
+
+    The catalog reads ingest makes meanwhile (a file's record, an article's hash) may miss the commit in flight
+    and see the one before; they give the same decisions, because a run reads each file and each document id
+    once, and a provisional file record only lists documents the file's final record lists too."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-commit")
+        self._pending: Future[None] | None = None
+
+    def submit(self, commit: Callable[[], None]) -> None:
+        self.finish()
+        self._pending = self._pool.submit(commit)
+
+    def finish(self) -> None:
+        """Wait for the commit in flight; its error, if it failed."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the commit in flight without raising (an error is already on its way), and stop the thread."""
+        self._pool.shutdown(wait=True)
 
 
 @dataclass
@@ -211,9 +239,10 @@ class Ingestor:
              on_file: Callable[[int, int], None] | None, stop: threading.Event | None) -> IngestReport:
         """The ingest itself.
 
-        A reader thread loads and cleans the files ahead (bounded) while this thread embeds and commits, so
-        cleaning (Python) overlaps embedding (native code, both cores). Batches close every `batch_chars`
-        article characters, inside a file too; a file's record is committed with its last article."""
+        A reader thread loads and cleans the files ahead (bounded) while this thread chunks and embeds, and a
+        writer thread commits the batch before (`_Committer`), so cleaning (Python) and writing (Chroma, SQLite)
+        overlap embedding (native code, both cores). Batches close every `batch_chars` article characters, inside
+        a file too; a file's record is committed with its last article."""
         started = time.perf_counter()
         report = IngestReport()
         with IndexLock(self.index_dir):
@@ -227,6 +256,7 @@ class Ingestor:
             batch = _Batch()
             bar = _progress(sum(f.size for f in files), progress, sources=len(sources) if not files else 0)
             reader = _Reader(sources, self._read_source, lambda f: self._unchanged(f, same_pipeline))
+            committer = _Committer()
             done_files, shown = 0, 0  # sources finished; bytes of the current file shown on the bar
             try:
                 seen: dict[str, Article] = {}
@@ -277,13 +307,15 @@ class Ingestor:
                     if batch.chars >= self.batch_chars:
                         if isinstance(event, ArticleRead):  # mid-file: its documents so far go with a provisional record
                             self._provisional_file(source, seen, batch)
-                        self._flush(batch, report)
+                        self._flush(batch, report, committer)
                         batch = _Batch()
                         elapsed = time.perf_counter() - started
                         bar.set_postfix(chunks=report.chunks, chunks_per_s=f"{report.chunks / elapsed:.0f}",
                                         refresh=False)
-                self._flush(batch, report)
+                self._flush(batch, report, committer)
+                committer.finish()
             finally:
+                committer.close()  # after an error too: no write continues once the lock is released
                 reader.close()
                 bar.close()
             if sync:
@@ -373,11 +405,11 @@ class Ingestor:
                 f"needs at least {need / 2**20:.0f} MB free (RAG_MIN_FREE_BYTES plus 4x the batch); free some "
                 "space, then run the same command again")
 
-    def _flush(self, batch: _Batch, report: IngestReport) -> None:
+    def _flush(self, batch: _Batch, report: IngestReport, committer: _Committer) -> None:
+        """Chunk and embed the batch here, then hand its commit to `committer`, which writes it while the next
+        batch is embedded (on 2 cores the encoder leaves room for Chroma's and SQLite's writes)."""
         if not batch:
             return
-        if batch.writes:
-            self._check_free_space(batch)
         documents = [
             Document(
                 id_=a.id,
@@ -398,17 +430,23 @@ class Ingestor:
             )
         articles = [a for a, _, _ in batch.writes]
         leads = encode_leads(self.lead_encoder, articles) if self.lead_encoder is not None else [b""] * len(articles)
-        self.index.write([DocumentWrite(a, digest, chunks[a.id], lead)
-                          for (a, digest, _), lead in zip(batch.writes, leads, strict=True)], nodes,
-                         files=batch.files, removed_doc_ids=batch.removed)
-        for _, _, is_update in batch.writes:
-            if is_update:
-                report.updated += 1
-            else:
-                report.added += 1
-        report.removed += len(batch.removed)
-        report.chunks += len(nodes)
-        report.embedded += len(nodes)
+        writes = [DocumentWrite(a, digest, chunks[a.id], lead)
+                  for (a, digest, _), lead in zip(batch.writes, leads, strict=True)]
+
+        def commit() -> None:
+            if batch.writes:  # here, once the commit before it is written: the disk as this write will find it
+                self._check_free_space(batch)
+            self.index.write(writes, nodes, files=batch.files, removed_doc_ids=batch.removed)
+            for _, _, is_update in batch.writes:
+                if is_update:
+                    report.updated += 1
+                else:
+                    report.added += 1
+            report.removed += len(batch.removed)
+            report.chunks += len(nodes)
+            report.embedded += len(nodes)
+
+        committer.submit(commit)
 
     def _sync(self, report: IngestReport) -> None:
         gone = [r for r in self.index.file_records() if not is_url(r.path) and not Path(r.path).exists()]

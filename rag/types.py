@@ -169,7 +169,8 @@ class Filters:
         return low, high
 
     def chroma_where(self) -> dict[str, Any] | None:
-        """The same restriction as a Chroma `where` clause on the chunk metadata."""
+        """The same restriction as a Chroma `where` clause on the chunk metadata (the keys rag/index/store.py's
+        FILTER_KEYS keeps)."""
         clauses: list[dict[str, Any]] = []
         if self.sources:
             clauses.append({"source": {"$in": list(self.sources)}})

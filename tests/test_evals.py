@@ -226,3 +226,24 @@ def test_rag_eval_user_errors(tmp_path: Path) -> None:
     assert run.returncode == 1 and "shared data folder" in run.stderr
     run = _rag("eval", str(REPO / "evals" / "gold" / "seed.jsonl"), "--baseline", "--index", str(tmp_path / "idx"))
     assert run.returncode == 1 and "--baseline" in run.stderr and "--corpus" in run.stderr
+
+
+def test_distillation_chunks_know_the_questions_they_answer() -> None:
+    """evals.distill_small: each chunk lists the questions whose answer starts inside it, offsets carried across
+    the paragraphs joined into one article (as ingestion joins them)."""
+    from evals.distill_small import chunks_with_questions
+
+    sentences = [f"Sentence {i} says the harbour held {i + 10} trawlers on day {i}." for i in range(60)]
+    paragraphs = [" ".join(sentences[i:i + 10]) for i in range(0, 60, 10)]
+    qas = []
+    for p_index, context in enumerate(paragraphs):
+        answer = f"{p_index * 10 + 17} trawlers"
+        qas.append({"context": context, "qas": [{"question": f"How many trawlers, paragraph {p_index}?",
+                                                  "answers": [{"text": answer, "answer_start": context.index(answer)}]}]})
+    texts, asked, questions = chunks_with_questions([{"title": "Harbour_report", "paragraphs": qas}])
+    assert len(texts) > 1 and len(questions) == 6
+    assert all(t.startswith("Harbour report\n") for t in texts)
+    for q, question in enumerate(questions):
+        holders = [i for i, a in enumerate(asked) if q in a]
+        answer = f"{int(question.split()[-1].rstrip('?')) * 10 + 17} trawlers"
+        assert holders and all(answer in texts[i] for i in holders), (question, holders)

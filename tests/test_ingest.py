@@ -204,3 +204,44 @@ def test_one_id_in_two_files_of_one_run_is_kept_once(tmp_path: Path) -> None:
         assert "the first, from" in report.skipped[0].reason and "a.jsonl" in report.skipped[0].reason
         article = assistant.catalog.article("x")
         assert article is not None and "forty-one" in article.text
+
+
+def test_the_next_batch_is_embedded_while_one_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ingest overlaps its two costs: batch N+1 is embedded while batch N is written, by one writer thread in
+    order. The vector writes are slowed (a sleep around the real Chroma call) so the overlap cannot depend on timing."""
+    import itertools
+    import threading
+    import time
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(6):
+        (docs / f"{i}.md").write_text(f"# Harbour report {i}\n\nThe harbour authority said {i + 3} trawlers were kept "
+                                      f"in port by the ice on day {i}, and the ferry to the island ran late.\n")
+    events: list[tuple[str, str, float, float]] = []  # (what, thread, start, end)
+    with Assistant(index_dir=tmp_path / "idx", ingest_batch_chars=100) as assistant:
+        add, encode = assistant.vectors.add, assistant.chunk_encoder.encode
+
+        def slow_add(nodes: object) -> None:
+            started = time.perf_counter()
+            time.sleep(0.4)
+            add(nodes)  # type: ignore[arg-type]
+            events.append(("write", threading.current_thread().name, started, time.perf_counter()))
+
+        def timed_encode(texts: list[str]) -> object:
+            started = time.perf_counter()
+            vectors = encode(texts)
+            events.append(("embed", threading.current_thread().name, started, time.perf_counter()))
+            return vectors
+
+        monkeypatch.setattr(assistant.vectors, "add", slow_add)
+        monkeypatch.setattr(assistant.chunk_encoder, "encode", timed_encode)
+        report = assistant.ingest([docs])
+        assert report.added == 6
+        writes = [e for e in events if e[0] == "write"]
+        embeds = [e for e in events if e[0] == "embed"]
+        assert len(writes) == 6 and {w[1] for w in writes} != {threading.current_thread().name}
+        assert [w[2] for w in writes] == sorted(w[2] for w in writes)
+        assert any(w[2] < e[2] < w[3] for w in writes for e in embeds), events  # an embedding inside a write
+        assert all(w_next[2] >= w[3] for w, w_next in itertools.pairwise(writes)), events  # one write at a time
+        _assert_consistent(assistant)

@@ -28,9 +28,10 @@ class OnnxEncoder:
     """Unit-length sentence vectors from an int8 ONNX export of a sentence-transformers model folder."""
 
     def __init__(self, model_path: str, cache_dir: Path, threads: int = 0, max_tokens: int = 0,
-                 onnx_path: Path | None = None) -> None:
+                 onnx_path: Path | None = None, memory_arena: bool = False) -> None:
         """`onnx_path`: an exported file to run (a committed model, rag/index/small_embed.py); else the folder's
-        model is exported into `cache_dir` on first use."""
+        model is exported into `cache_dir` on first use. `memory_arena`: keep ONNX Runtime's memory arena and
+        patterns, faster where the inputs' size is small and bounded (see below)."""
         import numpy as np  # noqa: F401  (fail early where numpy is missing)
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -53,9 +54,10 @@ class OnnxEncoder:
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Inputs change shape with every batch: an arena sized for the largest one and per-shape memory
-        # patterns only hold memory; without them RSS stays flat over a long run.
-        options.enable_cpu_mem_arena = False
-        options.enable_mem_pattern = False
+        # patterns only hold memory; without them RSS stays flat over a long run. A model reading few word pieces
+        # (the small chunk encoder's 64) keeps them: its largest batch is small.
+        options.enable_cpu_mem_arena = memory_arena
+        options.enable_mem_pattern = memory_arena
         self.session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.dimension = int(self.encode(["dimension"]).shape[1])

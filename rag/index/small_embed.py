@@ -54,5 +54,5 @@ class SmallEncoder:
                 from rag.index.onnx_embed import OnnxEncoder
 
                 self._model = OnnxEncoder(str(self.folder), self.folder, max_tokens=self.max_tokens,
-                                          onnx_path=self.folder / MODEL_FILE)
+                                          onnx_path=self.folder / MODEL_FILE, memory_arena=True)
         return np.asarray(self._model.encode(list(texts)), dtype=np.float32)

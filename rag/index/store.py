@@ -17,12 +17,14 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = "1"
 _BATCH = 1000
+# The chunk metadata Chroma keeps: what `SearchFilters.chroma_where` filters on, and the document. The catalog
+# keeps the rest (title, offsets, text); LlamaIndex's whole node as JSON beside each vector made each write slower.
+FILTER_KEYS = ("doc_id", "source", "published_day")
 
 
 def _upsert_store(collection: Any) -> Any:
     """A LlamaIndex ChromaVectorStore whose add() upserts, so re-adding a chunk id refreshes it instead of being
     ignored. Made on first write: answering never imports LlamaIndex."""
-    from llama_index.core.vector_stores.utils import node_to_metadata_dict
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
     class UpsertChromaVectorStore(ChromaVectorStore):
@@ -30,10 +32,8 @@ def _upsert_store(collection: Any) -> Any:
             ids: list[str] = []
             for i in range(0, len(nodes), _BATCH):
                 batch = nodes[i : i + _BATCH]
-                metadatas = []
-                for node in batch:
-                    meta = node_to_metadata_dict(node, remove_text=True, flat_metadata=self.flat_metadata)
-                    metadatas.append({k: ("" if v is None else v) for k, v in meta.items()})
+                metadatas = [{k: ("" if node.metadata.get(k) is None else node.metadata[k]) for k in FILTER_KEYS}
+                             for node in batch]
                 # chromadb's stubs want numpy arrays and its own metadata mapping type; plain lists work. No
                 # `documents`: the catalog keeps the text (and its own keyword index), and Chroma indexing the text
                 # again for its full-text search doubled the time of each write.
