@@ -170,6 +170,19 @@ def train(model: Any, tokenizer: Any, texts: list[str], targets: np.ndarray, arg
     return losses
 
 
+def _teacher_vectors(teacher: Any, texts: list[str], cache: Path, batch: int, desc: str) -> np.ndarray:
+    """The whole model's vectors of `texts`, float32, kept in `cache` (the checkpoint folder) for a resumed run."""
+    if cache.is_file():
+        return np.load(cache)
+    from tqdm import tqdm
+
+    vectors = np.concatenate([teacher.encode(texts[i:i + batch]) for i in tqdm(
+        range(0, len(texts), batch), desc=desc, unit=f"x{batch}")]).astype(np.float32)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors)
+    return vectors
+
+
 def _config(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in ("layers", "max_tokens", "epochs", "batch_size", "lr", "seed", "precision",
                                           "question_weight", "temperature")}
@@ -215,28 +228,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(questions)} questions", flush=True)
     teacher = Encoder("", backend="onnx", cache_dir=str(Path.home() / ".cache" / "news-rag" / "onnx"),
                       max_tokens=TARGET_MAX_TOKENS)
-    target_file = args.checkpoints / f"targets-{len(texts)}.npy"
-    if target_file.is_file():
-        targets = np.load(target_file)
-    else:
-        from tqdm import tqdm
-
-        targets = np.concatenate([teacher.encode(texts[i:i + 512]) for i in tqdm(
-            range(0, len(texts), 512), desc="targets", unit="x512")]).astype(np.float32)
-        args.checkpoints.mkdir(parents=True, exist_ok=True)
-        np.save(target_file, targets)
+    targets = _teacher_vectors(teacher, texts, args.checkpoints / f"targets-{len(texts)}.npy", 512, "targets")
     question_vectors = None
     if args.question_weight > 0:
-        question_file = args.checkpoints / f"questions-{len(questions)}.npy"
-        if question_file.is_file():
-            question_vectors = np.load(question_file)
-        else:
-            from tqdm import tqdm
-
-            question_vectors = np.concatenate([teacher.encode(questions[i:i + 1024]) for i in tqdm(
-                range(0, len(questions), 1024), desc="questions", unit="x1024")]).astype(np.float32)
-            args.checkpoints.mkdir(parents=True, exist_ok=True)
-            np.save(question_file, question_vectors)
+        question_vectors = _teacher_vectors(teacher, questions, args.checkpoints / f"questions-{len(questions)}.npy",
+                                            1024, "questions")
     trained_at = time.time()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = student_model(model_dir, args.layers)

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = "1"
 _BATCH = 1000
-# The chunk metadata Chroma keeps: what `SearchFilters.chroma_where` filters on, and the document. The catalog
+# The chunk metadata Chroma keeps: what `rag.types.Filters.chroma_where` filters on, and the document. The catalog
 # keeps the rest (title, offsets, text); LlamaIndex's whole node as JSON beside each vector made each write slower.
 FILTER_KEYS = ("doc_id", "source", "published_day")
 
