@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install index run test lint eval bench load screenshots reader static small-encoder clean
+.PHONY: install index run test lint eval bench load screenshots reader span static small-encoder clean
 CHROMIUM := /usr/bin/chromium
 
 $(BIN)/python:
@@ -67,6 +67,10 @@ bench: install
 reader: install
 	$(BIN)/python -m evals.train_reader --out models/reader
 	$(BIN)/python -m evals.tune --reader trained --write
+
+# Train the short-answer model again (about 45 minutes on 2 cores; resumes after an interruption) into models/span.
+span: install
+	$(BIN)/python -m evals.train_reader --span-only --questions 90000 --out models/span --work .span-work
 
 # Distil and tune the static chunk encoder again (about 6 minutes on 2 cores) into models/static. `make run` and
 # `make test` never do: they use the committed models/static/table.int8.npz.

@@ -23,6 +23,7 @@ import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from rag.reading.windows import window_around
@@ -277,11 +278,12 @@ def window_examples_for(q: Question, articles: list[list[Paragraph]], rng: rando
                       spans=spans)
 
 
-def build(data_dir: Path, questions_wanted: int, seed: int, held_out_questions: int = 800, unit: str = "sentence"
-          ) -> tuple[list[Example], list[Example]]:
+def build(data_dir: Path, questions_wanted: int, seed: int, held_out_questions: int = 800, unit: str = "sentence",
+          answers_only: bool = False) -> tuple[list[Example], list[Example]]:
     """(training examples from `questions_wanted` questions of the training articles, shuffled; held-out
     examples from `held_out_questions` questions of the held-out articles). `unit`: "sentence" pairs or
-    "window" examples."""
+    "window" examples. `answers_only`: each training question gives its answer sentence alone (for a span model;
+    the held-out examples keep their negatives)."""
     articles, questions, _ = load_squad11(data_dir)
     rng = random.Random(seed)
     train_q = [q for q in questions if not is_held_out(q.article)]
@@ -292,6 +294,10 @@ def build(data_dir: Path, questions_wanted: int, seed: int, held_out_questions: 
         train = [x for q in train_q[:questions_wanted] for x in window_examples_for(q, articles, rng)]
         held = [x for q in held_q[:held_out_questions]
                 for x in window_examples_for(q, articles, rng, paragraph_negatives=2, article_negatives=4)]
+    elif answers_only:  # the generator yields the answer first: the negatives are never built
+        train = [x for q in train_q[:questions_wanted] for x in islice(examples_for(q, articles, rng), 1)]
+        held = [x for q in held_q[:held_out_questions] for x in examples_for(q, articles, rng, paragraph_negatives=6,
+                                                                article_negatives=4)]
     else:
         train = [x for q in train_q[:questions_wanted] for x in examples_for(q, articles, rng)]
         held = [x for q in held_q[:held_out_questions] for x in examples_for(q, articles, rng, paragraph_negatives=6,

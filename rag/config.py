@@ -16,7 +16,7 @@ RETRIEVAL_MODES = ("hybrid", "dense", "keyword")
 # ollama: an Ollama server; llama-cpp: a GGUF file run in-process (the [local-llm] extra).
 ANSWER_BACKENDS = ("extractive", "openai", "ollama", "llama-cpp")
 READERS = ("trained", "lexical")
-SHORT_ANSWERS = ("model", "patterns")
+SHORT_ANSWERS = ("span", "model", "patterns")
 # Chosen by `python -m evals.tune_embedded` on the tuning splits (the fewest within 0.005 accuracy and 0.01
 # refusals of embedding every sentence): SQuAD 2.0 tuning accuracy 0.815 -> 0.818, refusals 0.217 -> 0.210,
 # latency p50 135 -> 81 ms with a cold sentence cache; RealTime QA's June questions unchanged (README, "Reading").
@@ -99,9 +99,11 @@ class Settings:
     reader: str = "lexical"
     reader_model: str = ""
     reader_sentences: int = 0
-    # The short answer inside the best sentence: "model", the trained reader's span head; "patterns", the
-    # number/date/name patterns of rag/reading/short.py. (The trained reader always uses its span head.)
-    short_answers: str = "model"
+    # The short answer inside the best sentence: "span", the short-answer model of models/span (another folder
+    # with `span_model`; README "Reading"); "model", the trained reader's own span head; "patterns", the
+    # number/date/name patterns of rag/reading/short.py (no model: the lexical reader keeps the ranker's order).
+    short_answers: str = "span"
+    span_model: str = ""
     # The lexical reader with the model ("model" short answers): the weight of the model's answer logit in
     # re-ordering the ranker's best sentences (None: the fitted weight, rag/reading/lexical.py; 0: the ranker's
     # order alone).
@@ -153,7 +155,7 @@ class Settings:
         if self.reader not in READERS:
             raise ConfigError(f"reader must be one of {', '.join(READERS)}, got {self.reader!r}")
         if self.short_answers not in SHORT_ANSWERS:
-            raise ConfigError(f"short_answers must be model or patterns, got {self.short_answers!r}")
+            raise ConfigError(f"short_answers must be one of {', '.join(SHORT_ANSWERS)}, got {self.short_answers!r}")
         if self.model_weight is not None and self.model_weight < 0:
             raise ConfigError(f"model_weight must be 0 (the ranker's order) or more, got {self.model_weight}")
         if self.reader_sentences < 0:

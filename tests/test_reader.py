@@ -19,6 +19,7 @@ from rag.reading import Reading
 from rag.reading.lexical import LexicalReader
 from rag.reading.pairs import MAX_TOKENS, encode_pair
 from rag.reading.rerank import Candidate
+from rag.reading.spans import SpanModel, default_span_dir
 from rag.reading.trained import ONNX_FILE, ModelShape, OnnxReaderModel, TrainedReader, default_model_dir
 from rag.text.sentences import sentence_spans
 from rag.types import Article, Passage
@@ -53,6 +54,51 @@ def test_short_answers_come_from_the_span_head_by_default(seed_assistant) -> Non
     with Assistant(index_dir=seed_assistant.settings.index_dir, short_answers="patterns") as patterns:
         assert patterns.reader.spans is None
         assert patterns.ask("On which TV channel did Ruslan Osipenko speak?").short_answer == ""
+
+
+def test_the_committed_short_answer_model_is_small_int8_and_documented() -> None:
+    folder = default_span_dir()
+    model = folder / ONNX_FILE
+    assert model.is_file() and model.stat().st_size <= 30 * 1024 * 1024
+    assert (folder / "tokenizer.json").is_file() and ModelShape.load(folder) == ModelShape("sentence", MAX_TOKENS)
+    card = (folder / "MODEL_CARD.md").read_text()
+    for needed in ("all-MiniLM-L6-v2", "SQuAD 1.1", "CC BY-SA 4.0", "--span-only", "held-out"):
+        assert needed in card
+    assert json.loads((folder / "training.json").read_text())["settings"]["span_only"] is True
+
+
+def test_the_short_answer_model_reads_the_best_sentence(seed_assistant) -> None:
+    """RAG_SHORT_ANSWERS=span: the short answer from models/span, while the reader's model still re-orders the
+    ranker's best sentences; `model` is the reader's own span head (the old way), `patterns` no model at all."""
+    index = seed_assistant.settings.index_dir
+    with Assistant(index_dir=index, short_answers="span") as spans:
+        assert isinstance(spans.reader, LexicalReader) and isinstance(spans.reader.short, SpanModel)
+        assert spans.reader.spans is not None
+        answer = spans.ask("On which TV channel did Ruslan Osipenko speak?")
+        assert answer.short_answer == "Ukraine 24" and any("Ukraine 24" in c.quote for c in answer.citations)
+    with Assistant(index_dir=index, short_answers="model") as head:
+        assert head.reader.short is None and head.reader.spans is not None
+    with Assistant(index_dir=index, short_answers="span", reader="trained") as trained:
+        assert isinstance(trained.reader.short, SpanModel)
+        assert trained.ask("When did the protests in Kazakhstan begin?").short_answer == "January 2"
+
+
+def test_the_short_answer_model_gives_characters_of_the_sentence(tmp_path: Path) -> None:
+    text = "Kazakhstan protests. On January 7, the Interior Ministry said 26 protesters had been killed."
+    article = Article(id="d", title="Protests in Kazakhstan", text=text)
+    start = text.index("On January 7")
+    sentence = Candidate("d", start, len(text), text[start:], rank=0)
+    model = SpanModel()
+    at = model.span("How many protesters were killed?", sentence, {"d": article})
+    assert 0 <= at[0] < at[1] <= len(sentence.text) and sentence.text[at[0]:at[1]] == "26"
+    assert model.span("How many protesters were killed?", sentence, {}) == at  # cached: the article is not read
+    with pytest.raises(ConfigError, match="RAG_SHORT_ANSWERS"):
+        SpanModel(tmp_path)
+    (tmp_path / ONNX_FILE).write_bytes(b"")
+    (tmp_path / "tokenizer.json").write_text("{}")
+    (tmp_path / "model.json").write_text('{"unit": "window", "max_tokens": 192}')
+    with pytest.raises(ConfigError, match="one sentence"):
+        SpanModel(tmp_path)
 
 
 def test_the_model_reorders_the_lexical_readers_best_sentences(seed_assistant) -> None:
@@ -312,6 +358,21 @@ def test_training_command_runs_exports_and_resumes(tiny_training) -> None:
     model = OnnxReaderModel(out / ONNX_FILE, threads=1)
     logits, starts, _ = model.run([[101, 2040, 102, 2002, 102]], [[0, 0, 0, 1, 1]])
     assert logits.shape == (1,) and starts[0].shape == (5,)
+
+
+@pytest.mark.slow
+def test_a_span_only_training_learns_the_span_of_answer_sentences_alone(tmp_path: Path) -> None:
+    """`--span-only` (models/span): each question gives its answer sentence alone, and the run says so."""
+    command = [sys.executable, "-m", "evals.train_reader", "--span-only", "--questions", "16",
+               "--held-out-questions", "4", "--layers", "1", "--batch-size", "8", "--checkpoint-steps", "2",
+               "--threads", "1", "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work")]
+    run = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    summary = json.loads((tmp_path / "out" / "training.json").read_text())
+    assert summary["settings"]["span_only"] is True and set(summary["pairs_by_kind"]) == {"answer"}
+    assert 12 <= summary["pairs"] <= 16  # an answer crossing a sentence boundary gives no example
+    assert summary["held_out"]["int8_onnx"]["answer_sentence_span_f1"] >= 0.0
+    assert SpanModel(tmp_path / "out").shape == ModelShape("sentence", MAX_TOKENS)
 
 
 class _CountingModel:

@@ -3,10 +3,11 @@
 
 Two readers implement it:
 - `lexical` (the default, rag/reading/lexical.py): the hand-fitted sentence ranker and logistic abstention,
-  with the trained model's span head for the short answer;
+  the trained model re-ordering its best two sentences;
 - `trained` (rag/reading/trained.py): the cross-encoder trained on SQuAD 1.1 (models/reader) chooses the
   sentence and decides refusals.
-`RAG_READER=lexical|trained` picks one; `rag.assistant.make_reader(settings, ranker)` builds it.
+`RAG_READER=lexical|trained` picks one; `rag.assistant.make_reader(settings, ranker)` builds it. Either takes
+its short answer from the short-answer model (rag/reading/spans.py, models/span) by default.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """The lexical reader: sentences scored by the hand-fitted SentenceRanker (dense similarity, IDF coverage,
 context, names, rank, answer type), p(answerable) from the logistic AbstentionModel. With the trained model
-(`spans`, RAG_SHORT_ANSWERS=model, the default), the model also reads the ranker's best `model_reads` sentences
-and re-orders them by ranker score + `model_weight` x its answer logit, and its span head gives the short answer
-inside the best sentence; without it, the ranker's order and the patterns of rag/reading/short.py."""
+(`spans`; RAG_SHORT_ANSWERS=span, the default, or model), the model also reads the ranker's best `model_reads`
+sentences and re-orders them by ranker score + `model_weight` x its answer logit. The short answer inside the
+best sentence comes from the short-answer model (`short`, models/span: RAG_SHORT_ANSWERS=span), else from the
+trained model's span head (model), else from the patterns of rag/reading/short.py (patterns: no model at all,
+and the ranker's order)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from rag.reading.abstain import AbstentionModel, signals
 from rag.reading.compose import RULES
 from rag.reading.rerank import Candidate, SentenceRanker
 from rag.reading.short import short_answer
+from rag.reading.spans import SpanModel
 from rag.reading.trained import span_text
 from rag.types import Article, Passage
 
@@ -48,8 +51,10 @@ class LexicalReader:
 
     def __init__(self, ranker: SentenceRanker, abstention: AbstentionModel | None = None,
                  min_support: float | None = None, spans: SpanReader | None = None,
-                 model_weight: float = MODEL_WEIGHT, model_reads: int = MODEL_READS) -> None:
+                 model_weight: float = MODEL_WEIGHT, model_reads: int = MODEL_READS,
+                 short: SpanModel | None = None) -> None:
         self.ranker = ranker
+        self.short = short  # the short-answer model; without it, the span head of `spans`, else the patterns
         self.abstention = abstention or AbstentionModel()
         self.min_support = MIN_SUPPORT if min_support is None else min_support
         self.spans = spans
@@ -98,9 +103,12 @@ class LexicalReader:
         return out, [top[i] for i in order] + list(ranked[self.model_reads:])
 
     def _short(self, question: str, text: str, best: Candidate, articles: Mapping[str, Article]) -> str:
-        if self.spans is None:
+        if self.short is not None:
+            start, end = self.short.span(text, best, articles)
+        elif self.spans is not None:
+            _, start, end = self.spans.read_sentences(text, [best], articles)[0]
+        else:
             return short_answer(question, best.text)
-        _, start, end = self.spans.read_sentences(text, [best], articles)[0]
         return span_text(best.text, start, end, text)
 
     def _relevance(self, text: str, ranked: Sequence[Candidate]) -> Relevance:
@@ -125,3 +133,5 @@ class LexicalReader:
         self.ranker.clear_caches()
         if self.spans is not None:
             self.spans.clear_caches()
+        if self.short is not None:
+            self.short.clear_caches()

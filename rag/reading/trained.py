@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from rag.reading.windows import window_around
 from rag.text.sentences import sentence_spans
 from rag.text.words import tokens
 from rag.types import Article, Passage
+
+if TYPE_CHECKING:
+    from rag.reading.spans import SpanModel
 
 ONNX_FILE = "reader.int8.onnx"
 MODEL_FILE = "model.json"  # what the model reads (ModelShape), written by the training command
@@ -73,6 +77,9 @@ class OnnxReaderModel:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.enable_cpu_mem_arena = False  # shapes change with every batch (rag/index/onnx_embed.py says why)
         options.enable_mem_pattern = False
+        # Its threads sleep between runs instead of spinning on the cores the sentence encoder needs next: SQuAD
+        # tuning (300 questions, cold caches) p50 115-118 -> 65-69 ms, p95 174-208 -> 112-115 ms (README, Reading).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def run(self, ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]], batch_size: int = 16
@@ -257,7 +264,7 @@ class TrainedReader:
     name = "trained"
 
     def __init__(self, ranker: SentenceRanker, model_dir: Path | None = None, sentences_read: int | None = None,
-                 min_support: float | None = None, threads: int = 0) -> None:
+                 min_support: float | None = None, threads: int = 0, short: SpanModel | None = None) -> None:
         from tokenizers import Tokenizer
 
         folder = model_dir or default_model_dir()
@@ -276,6 +283,7 @@ class TrainedReader:
         self._cache: dict[tuple[str, str, int, str], tuple[float, int, int]] = {}
         self._lock = threading.Lock()
         self.model_seconds = 0.0  # time spent in the model, summed over every read (for evals/tune.py)
+        self.short = short  # the short-answer model (models/span); without it, this model's span head
 
     def read(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
              query: str = "") -> Reading:
@@ -292,6 +300,8 @@ class TrainedReader:
         # The rest keep their order below every read sentence (scores under 0).
         sentences += [replace(c, score=round(c.score - 10.0, 4)) for c in pre[self.sentences_read:]]
         _, start, end = results[order[0]]
+        if self.short is not None:
+            start, end = self.short.span(text, ordered[0], articles)
         return Reading(tuple(sentences), round(self._support(text, ordered, logits), 4),
                        span_text(ordered[0].text, start, end, text), len(chosen),
                        self._relevance(text, articles, pre, ordered[:2], logits[:2]))
@@ -341,7 +351,7 @@ class TrainedReader:
         for doc, lo, hi in texts:
             article = articles[doc]
             pairs.append(encode_pair(self.tokenizer, question, article.text[lo:hi], article.title,
-                                     _previous_sentence(article.text, lo), self.shape.max_tokens))
+                                     previous_sentence(article.text, lo), self.shape.max_tokens))
         logits, starts, ends = self.model.run([p.ids for p in pairs], [p.type_ids for p in pairs])
         out = []
         for s, w in zip(sentences, member, strict=True):
@@ -386,12 +396,14 @@ class TrainedReader:
         with self._lock:
             self._cache.clear()
         self.ranker.clear_caches()
+        if self.short is not None:
+            self.short.clear_caches()
 
 
 _CACHE_PAIRS = 20_000
 
 
-def _previous_sentence(text: str, start_char: int) -> str:
+def previous_sentence(text: str, start_char: int) -> str:
     """The sentence ending just before `start_char` ("" at the start of the article or of a paragraph)."""
     head = text[max(0, start_char - 600):start_char]
     if not head.strip() or head.rstrip(" ").endswith("\n"):
