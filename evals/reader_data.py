@@ -294,12 +294,9 @@ def build(data_dir: Path, questions_wanted: int, seed: int, held_out_questions: 
         train = [x for q in train_q[:questions_wanted] for x in window_examples_for(q, articles, rng)]
         held = [x for q in held_q[:held_out_questions]
                 for x in window_examples_for(q, articles, rng, paragraph_negatives=2, article_negatives=4)]
-    elif answers_only:  # the generator yields the answer first: the negatives are never built
-        train = [x for q in train_q[:questions_wanted] for x in islice(examples_for(q, articles, rng), 1)]
-        held = [x for q in held_q[:held_out_questions] for x in examples_for(q, articles, rng, paragraph_negatives=6,
-                                                                article_negatives=4)]
-    else:
-        train = [x for q in train_q[:questions_wanted] for x in examples_for(q, articles, rng)]
+    else:  # answers only: the generator yields the answer first, so the negatives are never built
+        train = [x for q in train_q[:questions_wanted]
+                 for x in islice(examples_for(q, articles, rng), 1 if answers_only else None)]
         held = [x for q in held_q[:held_out_questions] for x in examples_for(q, articles, rng, paragraph_negatives=6,
                                                                 article_negatives=4)]
     rng.shuffle(train)
