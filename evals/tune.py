@@ -16,9 +16,10 @@ The lexical reader (`--reader lexical`):
 4. Abstention: a logistic model (rag/reading/abstain.py) of answerable vs unanswerable over the best sentence's
    signals, its refusal/over-refusal curve by 2-fold cross-validation, and the highest `min_support` whose
    over-refusal stays within the bound; then the coefficients refitted on all the tuning questions.
-5. With the trained model (RAG_SHORT_ANSWERS=model): how many of the ranker's best sentences the model
-   re-orders and with what weight on its logit (`MODEL_READS`, `MODEL_WEIGHT`), for the share whose best
-   sentence holds a gold answer (SQuAD counted twice, as for the trained reader).
+5. With the trained models (RAG_SHORT_ANSWERS=span): how many of the ranker's best sentences they re-order and
+   with what weights on the reader model's logit and the short-answer model's best-span score (`MODEL_READS`,
+   `MODEL_WEIGHT`, `SPAN_WEIGHT`), for the share whose best sentence holds a gold answer (SQuAD counted twice,
+   as for the trained reader).
 The weights and threshold it prints are the defaults in rag/reading/rerank.py and rag/reading/lexical.py.
 """
 
@@ -62,56 +63,66 @@ def collect(assistant: Any, cases: list[Any]) -> list[dict[str, Any]]:
     from rag.text.words import answer_type
 
     reader = assistant.reader
-    reader.model_weight = 0.0  # the ranker's own order; the model's re-ordering is fitted on top of it
+    reader.model_weight = reader.span_weight = 0.0  # the ranker's own order; the models' re-ordering is fitted on it
     rows = []
     for case in tqdm(cases, desc="features", unit="q", disable=not sys.stderr.isatty()):
         found = assistant.retrieve(case.question, filters=_filters(case))
         ranked = list(found.reading.sentences)
         if not ranked:
             rows.append({"case": case, "X": np.zeros((0, len(FEATURES))), "y": np.zeros(0, bool), "penalty": 0.0,
-                         "asks": np.zeros(0), "ranked": [], "qweights": {}, "logits": np.zeros(0)})
+                         "asks": np.zeros(0), "ranked": [], "qweights": {}, "logits": np.zeros(0),
+                         "span_scores": np.zeros(0)})
             continue
-        logits = np.zeros(0)
+        logits, span_scores = np.zeros(0), np.zeros(0)
         if reader.spans is not None:
             top = ranked[:max(MODEL_READS_GRID)]
-            logits = np.array([r[0] for r in reader.spans.read_sentences(found.query, top, found.articles)])
+            logits = np.array([r.logit for r in reader.spans.read_sentences(found.query, top, found.articles)])
+            span_scores = np.zeros(len(top))
+            if reader.short is not None:
+                span_scores = np.array([r.span_score for r in reader.short.read_sentences(found.query, top,
+                                                                                           found.articles)])
         X = np.array([c.features for c in ranked], dtype=np.float64)
         y = np.array([case.answerable and any(contains(c.text, a) for a in case.answers) for c in ranked])
         rows.append({"case": case, "X": X, "y": y, "penalty": TYPE_PENALTY[answer_type(case.question)],
                      "asks": np.array([is_question(c.text) for c in ranked], dtype=np.float64), "ranked": ranked,
-                     "qweights": assistant.ranker.question_weights(case.question), "logits": logits})
+                     "qweights": assistant.ranker.question_weights(case.question), "logits": logits,
+                     "span_scores": span_scores})
     return rows
 
 
 MODEL_READS_GRID = (2, 3, 4, 6, 8)
-MODEL_WEIGHT_GRID = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+MODEL_WEIGHT_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5)
+SPAN_WEIGHT_GRID = (0.0, 0.02, 0.05, 0.1, 0.2)
 
 
 def report_model_order(rows: list[dict[str, Any]]) -> None:
-    """Best sentence right when the model re-orders the ranker's best n by score + w x logit."""
+    """Best sentence right when the models re-order the ranker's best n by score + w x logit + v x span score."""
     parts = {name: [r for r in rows if r["set"] == name and r["case"].answerable and len(r["logits"])]
              for name in ("squad2", "news")}
     if not parts["squad2"]:
         return
-    print("\nthe model re-ordering the ranker's best n (score + w x logit): best sentence right, squad2 / news")
-    best_of: dict[int, tuple[float, float]] = {}  # n -> (overall, w)
+    print("\nthe models re-ordering the ranker's best n (score + w x logit + v x span score): best sentence right, "
+          "squad2 / news")
+    best_of: dict[int, tuple[float, float, float]] = {}  # n -> (overall, w, v)
     for n in MODEL_READS_GRID:
-        cells = []
-        for w in MODEL_WEIGHT_GRID:
-            shares = []
-            for part in parts.values():
-                right = [r["y"][int(np.argmax(np.array([c.score for c in r["ranked"][:n]]) + w * r["logits"][:n]))]
-                         for r in part]
-                shares.append(float(np.mean(right)) if right else 0.0)
-            cells.append(f"{w}: {shares[0]:.3f}/{shares[1]:.3f}")
-            overall = round((2 * shares[0] + shares[1]) / 3, 4)
-            if overall > best_of.get(n, (-1.0, 0.0))[0]:
-                best_of[n] = (overall, w)
-        print(f"  n={n}  " + "  ".join(cells))
-    # The fewest sentences read whose best weight is within half a point of the best overall (latency).
-    top = max(v for v, _ in best_of.values())
-    n = min(k for k, (v, _) in best_of.items() if v >= top - 0.005)
-    print(f"best: MODEL_READS = {n}, MODEL_WEIGHT = {best_of[n][1]} ({best_of[n][0]:.3f})")
+        for v in SPAN_WEIGHT_GRID:
+            cells = []
+            for w in MODEL_WEIGHT_GRID:
+                shares = []
+                for part in parts.values():
+                    right = [r["y"][int(np.argmax(np.array([c.score for c in r["ranked"][:n]]) + w * r["logits"][:n]
+                                                  + v * r["span_scores"][:n]))] for r in part]
+                    shares.append(float(np.mean(right)) if right else 0.0)
+                cells.append(f"w={w}: {shares[0]:.3f}/{shares[1]:.3f}")
+                overall = round((2 * shares[0] + shares[1]) / 3, 4)
+                if overall > best_of.get(n, (-1.0, 0.0, 0.0))[0]:
+                    best_of[n] = (overall, w, v)
+            print(f"  n={n} v={v}  " + "  ".join(cells))
+    # The fewest sentences read whose best weights are within half a point of the best overall (latency).
+    top = max(b[0] for b in best_of.values())
+    n = min(k for k, b in best_of.items() if b[0] >= top - 0.005)
+    print(f"best: MODEL_READS = {n}, MODEL_WEIGHT = {best_of[n][1]}, SPAN_WEIGHT = {best_of[n][2]} "
+          f"({best_of[n][0]:.3f}; MODEL_WEIGHT stays at 0.02 or under: rag/reading/lexical.py says why)")
 
 
 def _filters(case: Any) -> Filters | None:

@@ -368,17 +368,18 @@ def _period(frame: TimeFrame | None, answer: Answer) -> str:
 def make_reader(settings: Settings, ranker: SentenceRanker) -> Reader:
     """The reader `settings.reader` names: the trained cross-encoder (models/reader) or the lexical ranker."""
     from rag.reading.spans import SpanModel
-    from rag.reading.trained import TrainedReader
+    from rag.reading.trained import PairModel, TrainedReader, default_model_dir
 
     model_dir = Path(settings.reader_model) if settings.reader_model else None
     short = (SpanModel(Path(settings.span_model) if settings.span_model else None)
              if settings.short_answers == "span" else None)
     if settings.reader == "lexical":
-        from rag.reading.lexical import MODEL_WEIGHT, LexicalReader
+        from rag.reading.lexical import MODEL_WEIGHT, SPAN_WEIGHT, LexicalReader
 
-        spans = TrainedReader(ranker, model_dir) if settings.short_answers != "patterns" else None
+        spans = PairModel(model_dir or default_model_dir()) if settings.short_answers != "patterns" else None
         weight = MODEL_WEIGHT if settings.model_weight is None else settings.model_weight
-        return LexicalReader(ranker, spans=spans, model_weight=weight, short=short)
+        span_weight = SPAN_WEIGHT if settings.span_weight is None else settings.span_weight
+        return LexicalReader(ranker, spans=spans, model_weight=weight, short=short, span_weight=span_weight)
     return TrainedReader(ranker, model_dir, sentences_read=settings.reader_sentences or None, short=short)
 
 

@@ -21,7 +21,7 @@ SHORT_ANSWERS = ("span", "model", "patterns")
 # refusals of embedding every sentence): SQuAD 2.0 tuning accuracy 0.815 -> 0.818, refusals 0.217 -> 0.210,
 # latency p50 135 -> 81 ms with a cold sentence cache; RealTime QA's June questions unchanged (README, "Reading").
 SENTENCES_EMBEDDED = 8
-_OPTIONAL_FLOATS = frozenset({"min_support", "model_weight"})  # None by default: parsed as floats
+_OPTIONAL_FLOATS = frozenset({"min_support", "model_weight", "span_weight"})  # None by default: parsed as floats
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,9 @@ class Settings:
     # re-ordering the ranker's best sentences (None: the fitted weight, rag/reading/lexical.py; 0: the ranker's
     # order alone).
     model_weight: float | None = None
+    # ... and with the short-answer model ("span"), the weight of its best-span score in the same re-ordering
+    # (None: the fitted weight; 0: the reader model's logit alone).
+    span_weight: float | None = None
     # Abstain when the reader's probability that the best sentence answers is below this. None: the reader's own
     # threshold, fitted by `python -m evals.tune` on the tuning split (of those keeping over-refusal of the
     # answerable tuning questions within 10%, the one with the most right decisions).
@@ -158,6 +161,8 @@ class Settings:
             raise ConfigError(f"short_answers must be one of {', '.join(SHORT_ANSWERS)}, got {self.short_answers!r}")
         if self.model_weight is not None and self.model_weight < 0:
             raise ConfigError(f"model_weight must be 0 (the ranker's order) or more, got {self.model_weight}")
+        if self.span_weight is not None and self.span_weight < 0:
+            raise ConfigError(f"span_weight must be 0 (no span score) or more, got {self.span_weight}")
         if self.reader_sentences < 0:
             raise ConfigError(f"reader_sentences must be 0 (calibrated) or more, got {self.reader_sentences}")
         if self.max_answer_sentences < 1:

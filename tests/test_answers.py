@@ -11,6 +11,7 @@ import pytest
 
 from rag import Assistant
 from rag.reading.cite import citation_errors
+from rag.reading.lexical import SPAN_WEIGHT
 
 # (question, text the answer must contain, text the first citation's quote must contain)
 SEED_QUESTIONS = [
@@ -178,7 +179,20 @@ def test_a_thing_named_only_by_description_gets_the_sentence_naming_it(quiz_assi
 
 
 def test_a_name_asked_for_is_taken_from_the_neighbouring_sentence(quiz_assistant) -> None:
-    answer = quiz_assistant.ask("Which country was shaken by a 7.0-magnitude earthquake this week?")
+    """The short-answer model's span score moves the sentence naming the country above the question's echo; with
+    the ranker and the reader's logit alone (span_weight 0) the echo is best and the naming rule brings in the
+    sentence before it."""
+    question = "Which country was shaken by a 7.0-magnitude earthquake this week?"
+    answer = quiz_assistant.ask(question)
+    assert "Philippines" in answer.text and answer.citations[0].quote.startswith("A powerful earthquake"), answer.text
+    reader = quiz_assistant.reader
+    reader.span_weight = 0.0
+    reader.clear_caches()
+    try:
+        answer = quiz_assistant.ask(question)
+    finally:
+        reader.span_weight = SPAN_WEIGHT
+        reader.clear_caches()
     assert "Philippines" in answer.text, answer.text
     assert len(answer.citations) == 2 and "7.0-magnitude quake shook" in answer.citations[1].quote
 
@@ -214,10 +228,10 @@ def test_the_sentence_after_the_best_joins_it_when_it_scores_close(tmp_path) -> 
         answer = assistant.ask(question)
         assert "2,000" in answer.text, answer.text
         assert [c.quote.split()[0] for c in answer.citations] == ["The", "In"]  # reading order
-        # Without the rule (and without the model re-ordering the best two, which may put the number first): the
-        # best sentence alone, which lacks the number.
+        # Without the rule (and without the models re-ordering the best sentences, which may put the number first):
+        # the best sentence alone, which lacks the number.
         assistant.answerer.next_margin = 0.0
-        assistant.reader.model_weight = 0.0
+        assistant.reader.model_weight = assistant.reader.span_weight = 0.0
         assert "2,000" not in assistant.ask(question).text
 
 

@@ -95,38 +95,54 @@ def test_the_short_answer_model_gives_characters_of_the_sentence(tmp_path: Path)
     with pytest.raises(ConfigError, match="RAG_SHORT_ANSWERS"):
         SpanModel(tmp_path)
     (tmp_path / ONNX_FILE).write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"tokenizer\.json missing"):
+        SpanModel(tmp_path)
     (tmp_path / "tokenizer.json").write_text("{}")
-    (tmp_path / "model.json").write_text('{"unit": "window", "max_tokens": 192}')
-    with pytest.raises(ConfigError, match="one sentence"):
+    (tmp_path / "model.json").write_text('{"unit": "paragraph", "max_tokens": 192}')
+    with pytest.raises(ConfigError, match="unknown unit"):
         SpanModel(tmp_path)
 
 
 def test_the_model_reorders_the_lexical_readers_best_sentences(seed_assistant) -> None:
-    """The default reader: the ranker's best `model_reads` sentences re-ordered by score + weight x the model's
-    logit (the real model), every later sentence below them; weight 0 is the ranker's order."""
+    """The default reader: the ranker's best `model_reads` sentences re-ordered by score + weight x the reader
+    model's logit + span weight x the short-answer model's best-span score (the real models), every later sentence
+    below them; both weights 0 is the ranker's order. The abstention reads the order without the span score."""
     reader = seed_assistant.reader
     question = "What did the protesters demand?"
     found = seed_assistant.retrieve(question)
     plain = LexicalReader(reader.ranker, spans=reader.spans, model_weight=0.0)  # the same ranker and its caches
+    assert plain.span_weight == 0.0  # no short-answer model, no span score
     ranker_order = list(plain.read(question, found.pool, found.articles, found.query).sentences)
-    with Assistant(index_dir=seed_assistant.settings.index_dir, model_weight=0.0) as setting:
-        assert setting.reader.model_weight == 0.0
+    with Assistant(index_dir=seed_assistant.settings.index_dir, model_weight=0.0, span_weight=0.0) as setting:
+        assert setting.reader.model_weight == 0.0 and setting.reader.span_weight == 0.0
     n = reader.model_reads
+    assert n == 3 and reader.span_weight > 0
     top = ranker_order[:n]
-    logits = [r[0] for r in reader.spans.read_sentences(found.query, top, found.articles)]
-    expected = sorted(range(n), key=lambda i: -(top[i].score + reader.model_weight * logits[i]))
+    logits = [r.logit for r in reader.spans.read_sentences(found.query, top, found.articles)]
+    span_scores = [r.span_score for r in reader.short.read_sentences(found.query, top, found.articles)]
+    combined = [top[i].score + reader.model_weight * logits[i] for i in range(n)]
+    expected = sorted(range(n), key=lambda i: -(combined[i] + reader.span_weight * span_scores[i]))
     sentences = list(found.reading.sentences)
     assert [s.text for s in sentences[:n]] == [top[i].text for i in expected]
     assert [s.text for s in sentences[n:]] == [c.text for c in ranker_order[n:]]
-    assert sentences[0].score == top[0].score  # re-based: the composition's margins keep their range
+    # re-based: the new first keeps the ranker's best score, and the gaps are those of the combined scores
+    shift = top[0].score - max(combined)
+    assert [s.score for s in sentences[:n]] == [round(z + shift, 4) for z in sorted(combined, reverse=True)]
     scores = [s.score for s in sentences]
     assert scores == sorted(scores, reverse=True)
     heavy = LexicalReader(reader.ranker, spans=reader.spans, model_weight=100.0, model_reads=len(ranker_order))
     by_model = heavy.read(question, found.pool, found.articles, found.query).sentences
-    all_logits = [r[0] for r in reader.spans.read_sentences(found.query, ranker_order, found.articles)]
+    all_logits = [r.logit for r in reader.spans.read_sentences(found.query, ranker_order, found.articles)]
     assert by_model[0].text == ranker_order[max(range(len(ranker_order)), key=lambda i: all_logits[i])].text
+    by_span = LexicalReader(reader.ranker, spans=reader.spans, model_weight=0.0, model_reads=len(ranker_order),
+                            short=reader.short, span_weight=100.0)
+    all_spans = [r.span_score for r in reader.short.read_sentences(found.query, ranker_order, found.articles)]
+    assert by_span.read(question, found.pool, found.articles, found.query).sentences[0].text == \
+        ranker_order[max(range(len(ranker_order)), key=lambda i: all_spans[i])].text
     with pytest.raises(ConfigError, match="model_weight"):
         Settings(model_weight=-1.0)
+    with pytest.raises(ConfigError, match="span_weight"):
+        Settings(span_weight=-1.0)
 
 
 def test_the_models_weight_does_not_move_p_answerable_when_the_best_sentence_stays(seed_assistant) -> None:
@@ -398,8 +414,8 @@ def test_a_window_model_reads_neighbouring_sentences_in_one_window(tiny_training
     assert reader.shape.unit == "window"
     found = seed_assistant.retrieve("How many protesters were detained?")
     pre = reader.ranker.score(found.question, found.pool, found.articles, found.query, dense=False)[:8]
-    spy = _CountingModel(reader.model)
-    reader.model = spy  # type: ignore[assignment]
+    spy = _CountingModel(reader.pairs.load()[0])
+    reader.pairs.model = spy  # type: ignore[assignment]
     read = reader.read_sentences(found.query, pre, found.articles)
     assert len(pre) == 8 and 1 <= spy.rows < len(pre)
     for cand, (_, start, end) in zip(pre, read, strict=True):

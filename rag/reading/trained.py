@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -27,6 +27,8 @@ from rag.text.words import tokens
 from rag.types import Article, Passage
 
 if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
     from rag.reading.spans import SpanModel
 
 ONNX_FILE = "reader.int8.onnx"
@@ -255,67 +257,54 @@ class Calibration:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-class TrainedReader:
-    """Reads the `sentences_read` most promising sentences of the passages (by the lexical ranker's cheap
-    signals, without sentence embeddings) with the cross-encoder, one by one or in windows (its ModelShape);
-    p(answer) orders them and decides refusal, and the span head gives the short answer. Sentences it did not
-    read follow, in the pre-score's order."""
+class PairReading(NamedTuple):
+    """A model's reading of one candidate sentence: its answer logit, the best span's start and end character in
+    the sentence (-1 when none of its word pieces was read) and that span's start + end logit (`span_score`)."""
 
-    name = "trained"
+    logit: float
+    start_char: int
+    end_char: int
+    span_score: float
 
-    def __init__(self, ranker: SentenceRanker, model_dir: Path | None = None, sentences_read: int | None = None,
-                 min_support: float | None = None, threads: int = 0, short: SpanModel | None = None) -> None:
-        from tokenizers import Tokenizer
 
-        folder = model_dir or default_model_dir()
-        self.calibration = Calibration.load(folder)
-        self.ranker = ranker
-        self.sentences_read = sentences_read or self.calibration.sentences_read
-        self.min_support = self.calibration.min_support if min_support is None else min_support
-        self.second_margin = self.calibration.second_margin
-        self.next_margin = self.calibration.next_margin
-        self.default_rules = self.calibration.rules
+class PairModel:
+    """One model folder (its ModelShape, reader.int8.onnx and tokenizer.json) reading a question with candidate
+    sentences: `read_sentences` gives each one's PairReading (answer logit, best span and its score), cached by
+    question and sentence. The reader (models/reader) and the short-answer model
+    (models/span, rag/reading/spans.py) are both read through it. The session loads on first use."""
+
+    missing_hint = ("it is committed under models/reader; `make reader` trains it again; without it, set "
+                    "RAG_READER=lexical and RAG_SHORT_ANSWERS=patterns")
+
+    def __init__(self, folder: Path, threads: int = 0) -> None:
+        self.folder = folder
+        missing = [name for name in (ONNX_FILE, "tokenizer.json") if not (folder / name).is_file()]
+        if missing:
+            raise ConfigError(f"{', '.join(missing)} missing in {folder} ({self.missing_hint})")
         self.shape = ModelShape.load(folder)
-        self.model = OnnxReaderModel(folder / ONNX_FILE, threads)
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.no_truncation()
-        self.tokenizer.no_padding()
-        self._cache: dict[tuple[str, str, int, str], tuple[float, int, int]] = {}
-        self._lock = threading.Lock()
+        self.threads = threads
+        self.model: OnnxReaderModel | None = None
+        self.tokenizer: Tokenizer | None = None
         self.model_seconds = 0.0  # time spent in the model, summed over every read (for evals/tune.py)
-        self.short = short  # the short-answer model (models/span); without it, this model's span head
+        self._cache: dict[tuple[str, str, int, str], PairReading] = {}
+        self._lock = threading.Lock()
 
-    def read(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
-             query: str = "") -> Reading:
-        text = query or question
-        pre = self.ranker.score(question, passages, articles, query, dense=False)
-        if not pre:
-            return Reading((), 0.0)
-        chosen = pre[: self.sentences_read]
-        results = self.read_sentences(text, chosen, articles)
-        combined = [self._logit(logit, cand) for cand, (logit, _, _) in zip(chosen, results, strict=True)]
-        order = sorted(range(len(chosen)), key=lambda i: -combined[i])
-        ordered, logits = [chosen[i] for i in order], [combined[i] for i in order]
-        sentences = [replace(c, score=round(_sigmoid(z), 4)) for c, z in zip(ordered, logits, strict=True)]
-        # The rest keep their order below every read sentence (scores under 0).
-        sentences += [replace(c, score=round(c.score - 10.0, 4)) for c in pre[self.sentences_read:]]
-        _, start, end = results[order[0]]
-        if self.short is not None:
-            start, end = self.short.span(text, ordered[0], articles)
-        return Reading(tuple(sentences), round(self._support(text, ordered, logits), 4),
-                       span_text(ordered[0].text, start, end, text), len(chosen),
-                       self._relevance(text, articles, pre, ordered[:2], logits[:2]))
+    def load(self) -> tuple[OnnxReaderModel, Tokenizer]:
+        with self._lock:
+            if self.model is None or self.tokenizer is None:
+                from tokenizers import Tokenizer
 
-    def _logit(self, logit: float, pre: Candidate) -> float:
-        """The model's logit plus the calibrated weight of the cheap lexical pre-score."""
-        return logit + self.calibration.prior_weight * pre.score
+                tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+                tokenizer.no_truncation()
+                tokenizer.no_padding()
+                self.model, self.tokenizer = OnnxReaderModel(self.folder / ONNX_FILE, self.threads), tokenizer
+            return self.model, self.tokenizer
 
     def read_sentences(self, question: str, sentences: Sequence[Candidate], articles: Mapping[str, Article]
-                       ) -> list[tuple[float, int, int]]:
-        """The model's reading of each sentence: (answer logit, the short answer's start and end character in
-        the sentence, -1 when none). Cached by question and sentence. A window model reads the sentences in
-        windows: the first sentence not yet covered (in the order given, best first) gets the window around it,
-        and every later sentence inside that window is scored from the same reading."""
+                       ) -> list[PairReading]:
+        """The model's reading of each sentence, cached by question and sentence. A window model reads the
+        sentences in windows: the first sentence not yet covered (in the order given, best first) gets the window
+        around it, and every later sentence inside that window is scored from the same reading."""
         keys = [(question, s.doc_id, s.start_char, s.text) for s in sentences]
         with self._lock:
             known = {k: self._cache[k] for k in keys if k in self._cache}
@@ -332,9 +321,8 @@ class TrainedReader:
         return [known[k] for k in keys]
 
     def _read(self, question: str, sentences: Sequence[Candidate], articles: Mapping[str, Article]
-              ) -> list[tuple[float, int, int]]:
-        """Each sentence read as its own pair (a sentence model) or inside a window (a window model): the first
-        sentence not yet covered gets the window around it, and later sentences inside it share that reading."""
+              ) -> list[PairReading]:
+        model, tokenizer = self.load()
         windowed = self.shape.unit == "window"
         texts: list[tuple[str, int, int]] = []  # what is read: (doc_id, start_char, end_char) in the article
         member: list[int] = []  # the text each sentence is read in
@@ -350,9 +338,9 @@ class TrainedReader:
         pairs = []
         for doc, lo, hi in texts:
             article = articles[doc]
-            pairs.append(encode_pair(self.tokenizer, question, article.text[lo:hi], article.title,
+            pairs.append(encode_pair(tokenizer, question, article.text[lo:hi], article.title,
                                      previous_sentence(article.text, lo), self.shape.max_tokens))
-        logits, starts, ends = self.model.run([p.ids for p in pairs], [p.type_ids for p in pairs])
+        logits, starts, ends = model.run([p.ids for p in pairs], [p.type_ids for p in pairs])
         out = []
         for s, w in zip(sentences, member, strict=True):
             pair, lo = pairs[w], texts[w][1]
@@ -360,10 +348,77 @@ class TrainedReader:
                                           [(s.start_char - lo, s.end_char - lo)])[0]
             if not windowed:  # a sentence model's logit is the sentence's own
                 score = float(logits[w])
+            if a < 0:
+                out.append(PairReading(score, -1, -1, -UNREAD_PENALTY))
+                continue
+            span_score = float(starts[w][a] + ends[w][b])
             f, shift = pair.sentence_from, s.start_char - lo  # word pieces -> characters of the sentence
-            out.append((score, pair.offsets[a - f][0] - shift, pair.offsets[b - f][1] - shift) if a >= 0
-                       else (score, -1, -1))
+            out.append(PairReading(score, pair.offsets[a - f][0] - shift, pair.offsets[b - f][1] - shift, span_score))
         return out
+
+    def clear_caches(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+class TrainedReader:
+    """Reads the `sentences_read` most promising sentences of the passages (by the lexical ranker's cheap
+    signals, without sentence embeddings) with the cross-encoder (a PairModel), one by one or in windows (its
+    ModelShape); p(answer) orders them and decides refusal, and the span head gives the short answer. Sentences it
+    did not read follow, in the pre-score's order."""
+
+    name = "trained"
+
+    def __init__(self, ranker: SentenceRanker, model_dir: Path | None = None, sentences_read: int | None = None,
+                 min_support: float | None = None, threads: int = 0, short: SpanModel | None = None) -> None:
+        folder = model_dir or default_model_dir()
+        self.calibration = Calibration.load(folder)
+        self.ranker = ranker
+        self.sentences_read = sentences_read or self.calibration.sentences_read
+        self.min_support = self.calibration.min_support if min_support is None else min_support
+        self.second_margin = self.calibration.second_margin
+        self.next_margin = self.calibration.next_margin
+        self.default_rules = self.calibration.rules
+        self.pairs = PairModel(folder, threads)
+        self.short = short  # the short-answer model (models/span); without it, this model's span head
+
+    @property
+    def shape(self) -> ModelShape:
+        return self.pairs.shape
+
+    @property
+    def model_seconds(self) -> float:
+        return self.pairs.model_seconds
+
+    def read(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
+             query: str = "") -> Reading:
+        text = query or question
+        pre = self.ranker.score(question, passages, articles, query, dense=False)
+        if not pre:
+            return Reading((), 0.0)
+        chosen = pre[: self.sentences_read]
+        results = self.read_sentences(text, chosen, articles)
+        combined = [self._logit(r.logit, cand) for cand, r in zip(chosen, results, strict=True)]
+        order = sorted(range(len(chosen)), key=lambda i: -combined[i])
+        ordered, logits = [chosen[i] for i in order], [combined[i] for i in order]
+        sentences = [replace(c, score=round(_sigmoid(z), 4)) for c, z in zip(ordered, logits, strict=True)]
+        # The rest keep their order below every read sentence (scores under 0).
+        sentences += [replace(c, score=round(c.score - 10.0, 4)) for c in pre[self.sentences_read:]]
+        _, start, end, _ = results[order[0]]
+        if self.short is not None:
+            start, end = self.short.span(text, ordered[0], articles)
+        return Reading(tuple(sentences), round(self._support(text, ordered, logits), 4),
+                       span_text(ordered[0].text, start, end, text), len(chosen),
+                       self._relevance(text, articles, pre, ordered[:2], logits[:2]))
+
+    def _logit(self, logit: float, pre: Candidate) -> float:
+        """The model's logit plus the calibrated weight of the cheap lexical pre-score."""
+        return logit + self.calibration.prior_weight * pre.score
+
+    def read_sentences(self, question: str, sentences: Sequence[Candidate], articles: Mapping[str, Article]
+                       ) -> list[PairReading]:
+        """The model's reading of each (answer logit, the short answer's span in the sentence and its score)."""
+        return self.pairs.read_sentences(question, sentences, articles)
 
     def _support(self, question: str, ordered: Sequence[Candidate], logits: Sequence[float]) -> float:
         """p(answerable) of the first of `ordered` (pre-scored sentences best first, `logits` their combined
@@ -382,8 +437,8 @@ class TrainedReader:
         def relevance(doc_id: str, start_char: int, end_char: int) -> float:
             overlapping = [c for c in pre if c.doc_id == doc_id and c.start_char < end_char and start_char < c.end_char]
             best = 0.0
-            for cand, (logit, _, _) in zip(overlapping, self.read_sentences(question, overlapping, articles),
-                                           strict=True):
+            for cand, (logit, *_) in zip(overlapping, self.read_sentences(question, overlapping, articles),
+                                         strict=True):
                 others = [(c, z) for c, z in zip(leaders, leader_logits, strict=True)
                           if (c.doc_id, c.start_char) != (cand.doc_id, cand.start_char)]
                 ordered = [cand, *(c for c, _ in others)]
@@ -393,8 +448,7 @@ class TrainedReader:
         return relevance
 
     def clear_caches(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        self.pairs.clear_caches()
         self.ranker.clear_caches()
         if self.short is not None:
             self.short.clear_caches()
