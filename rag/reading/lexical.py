@@ -16,7 +16,7 @@ from typing import Protocol
 from rag.reading import Reading, Relevance
 from rag.reading.abstain import AbstentionModel, signals
 from rag.reading.compose import RULES
-from rag.reading.rerank import Candidate, SentenceRanker
+from rag.reading.rerank import FEATURES, Candidate, SentenceRanker
 from rag.reading.short import short_answer
 from rag.reading.spans import SpanModel
 from rag.reading.trained import PairReading, span_text
@@ -47,6 +47,11 @@ MIN_SUPPORT = 0.35
 MODEL_WEIGHT = 0.02
 SPAN_WEIGHT = 0.1
 MODEL_READS = 3
+
+
+def _recency(sentence: Candidate) -> float:
+    """The time prior of the sentence's passage (0 for the period asked, below for older; 0 without features)."""
+    return sentence.features[FEATURES.index("recency")] if sentence.features else 0.0
 
 
 class LexicalReader:
@@ -100,8 +105,14 @@ class LexicalReader:
                     for c, r in zip(top, model.read_sentences(text, top, articles), strict=True)]
         order_by = combined
         if self.short is not None and self.span_weight > 0:
+            # Only sentences at least as recent (time prior, rag/retrieve/timeframe.py) as the best without it get the
+            # span score: the same story told each year differs in the name the span finds, not in how well it
+            # answers, and an older one must not overtake the newer (tests/test_time.py). Undated corpora: no effect.
             spans = self.short.read_sentences(text, top, articles)
-            order_by = [z + self.span_weight * r.span_score for z, r in zip(combined, spans, strict=True)]
+            recency = [_recency(c) for c in top]
+            newest = recency[max(range(len(top)), key=lambda i: combined[i])]
+            order_by = [z + (self.span_weight * r.span_score if at >= newest else 0.0)
+                        for z, r, at in zip(combined, spans, recency, strict=True)]
         order = sorted(range(len(top)), key=lambda i: -order_by[i])
         # The span score orders but does not widen the gaps: the new order takes the combined scores best first,
         # so a second sentence joins the answer under the margins it was fitted with.
