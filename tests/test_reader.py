@@ -418,7 +418,7 @@ def test_a_window_model_reads_neighbouring_sentences_in_one_window(tiny_training
     reader.pairs.model = spy  # type: ignore[assignment]
     read = reader.read_sentences(found.query, pre, found.articles)
     assert len(pre) == 8 and 1 <= spy.rows < len(pre)
-    for cand, (_, start, end) in zip(pre, read, strict=True):
+    for cand, (_, start, end, _) in zip(pre, read, strict=True):
         assert start == end == -1 or 0 <= start < end <= len(cand.text)
     rows = spy.rows
     assert reader.read_sentences(found.query, pre, found.articles) == read and spy.rows == rows  # cached
