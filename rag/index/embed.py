@@ -40,8 +40,9 @@ SMALL_MARK = "+small"  # in the model id of the distilled chunk encoder (rag/ind
 CHUNK_ENCODERS = ("auto", "small", "static", "transformer")
 
 
-# What a new index embeds its chunks with, under chunk_encoder=auto.
-NEW_INDEX_CHUNK_ENCODER = "transformer"
+# What a new index embeds its chunks with, under chunk_encoder=auto, with the bundled embedding model (another
+# model's space has no distilled chunk encoder: its new indexes use the transformer).
+NEW_INDEX_CHUNK_ENCODER = "small"
 
 
 class TextEncoder(Protocol):
@@ -83,7 +84,8 @@ def choose_backend(wanted: str, recorded: str | None, name: str) -> str:
 
 def choose_chunk_encoder(wanted: str, recorded: str | None, name: str) -> str:
     """small, static or transformer: what embeds chunks. `auto`: what the index was built with (`recorded`, its
-    model id), else NEW_INDEX_CHUNK_ENCODER (README, Speed and scale: each one's ingest time and retrieval)."""
+    model id), else NEW_INDEX_CHUNK_ENCODER for the bundled model `name` and the transformer for another (README,
+    Speed and scale: each one's ingest time and retrieval)."""
     if wanted in CHUNK_ENCODERS[1:]:
         return wanted
     if wanted != "auto":
@@ -92,7 +94,7 @@ def choose_chunk_encoder(wanted: str, recorded: str | None, name: str) -> str:
         return "static"
     if recorded and SMALL_MARK in recorded:
         return "small"
-    if recorded:
+    if recorded or not is_bundled(name):
         return "transformer"
     return NEW_INDEX_CHUNK_ENCODER
 
