@@ -39,10 +39,11 @@ class Settings:
     embed_batch_size: int = 64
     # What embeds chunks for the dense search (the sentence re-ranker and the reader always read with the
     # transformer): small, the bundled model cut to 2 layers reading 64 word pieces and distilled into its space
-    # (rag/index/small_embed.py: news ingest about a third of the default pipeline's time; the transformer embeds
+    # (rag/index/small_embed.py: news ingest about a quarter of the default pipeline's time; the transformer embeds
     # the question); static, a word-piece table distilled from the bundled model (rag/index/static_embed.py: ingest
     # five times faster, news retrieval a few points worse, README "Speed, scale and deployment"), or transformer
-    # (the embedding model itself). auto: what the index was built with; for a new index the transformer.
+    # (the embedding model itself). auto: what the index was built with; for a new index small (the transformer
+    # with another embed_model: the student lives in the bundled model's space).
     chunk_encoder: str = "auto"
     # One transformer vector per article, of its title and opening words, as a third list in retrieval's fusion
     # (rag/index/leads.py), at a chunk's embedding cost per article: on or off. On held-out news with static chunk
