@@ -200,3 +200,33 @@ def test_filtered_dense_search_checks_unfiltered_neighbours_first(tmp_path: Path
                 assert filters.day_range()[0] <= int(article.published.replace("-", "")) <= filters.day_range()[1]
     finally:
         assistant.close()
+
+
+def test_keyword_search_leaves_out_words_too_common_to_score(tmp_path: Path) -> None:
+    """On a big index a word in most chunks ("said") is left out of the BM25 query while rarer words of the
+    question remain (Catalog.rare_terms); kept when it is all there is; below the size limit nothing is counted.
+    The limit is lowered here so that a 40-article corpus counts as big."""
+    from rag.index.catalog import Catalog
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(40):
+        extra = " The trawler Keldmouth was said to have sunk." if i == 7 else ""
+        (docs / f"{i}.md").write_text(f"# Report {i}\n\nOfficials said the harbour opened on day {i}.{extra}\n")
+    with Assistant(index_dir=tmp_path / "idx", chunk_encoder="transformer") as assistant:
+        assistant.ingest([docs])
+        catalog = assistant.catalog
+        assert catalog.chunk_count() == 40 < catalog.common_term_min_chunks
+        assert catalog.rare_terms(["said", "Keldmouth"]) == ["said", "Keldmouth"]  # small: nothing counted
+        catalog.common_term_min_chunks = 10
+        assert catalog.rare_terms(["said", "Keldmouth"]) == ["Keldmouth"]
+        assert catalog.rare_terms(["said", "harbour"]) == ["said", "harbour"]  # only common words: all kept
+        hits = catalog.keyword_search(["said", "Keldmouth"], 5)
+        assert len(hits) == 1 and "Keldmouth" in catalog.chunks([hits[0][0]])[hits[0][0]].text
+        # The count is cached, and counted again after a write by this connection or another.
+        other = Catalog(tmp_path / "idx" / "catalog.sqlite3")
+        assert other.chunk_count() == 40
+        (docs / "40.md").write_text("# Report 40\n\nA ferry ran late.\n")
+        assistant.ingest([docs])
+        assert catalog.chunk_count() == 41 and other.chunk_count() == 41
+        other.close()
