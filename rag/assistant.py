@@ -19,6 +19,7 @@ from rag.generate.grounded import AnswerGenerator, ClaimVerifier, GroundedGenera
 from rag.index.catalog import SCHEMA_VERSION, Catalog, DocumentSummary
 from rag.index.embed import (
     BUNDLED_MODEL,
+    SMALL_MARK,
     Encoder,
     TextEncoder,
     choose_backend,
@@ -107,12 +108,12 @@ class Assistant:
         if chunk_kind == "static":
             self.chunk_encoder = self.query_encoder = StaticEncoder()
         elif chunk_kind == "small":
-            if not is_bundled(s.embed_model) and recorded:
-                raise IndexMismatchError(
-                    f"this index holds chunk vectors of the small encoder ({recorded!r}), in the bundled "
-                    f"{BUNDLED_MODEL}'s space, but embed_model={s.embed_model!r} is configured: re-ingest into a new "
-                    "index directory, or configure the model the index was built with")
             if not is_bundled(s.embed_model):
+                if recorded and SMALL_MARK in recorded:
+                    raise IndexMismatchError(
+                        f"this index holds chunk vectors of the small encoder ({recorded!r}), in the bundled "
+                        f"{BUNDLED_MODEL}'s space, but embed_model={s.embed_model!r} is configured: re-ingest into a "
+                        "new index directory, or configure the model the index was built with")
                 raise ConfigError(f"chunk_encoder=small embeds chunks into the bundled {BUNDLED_MODEL}'s space; with "
                                   f"embed_model={s.embed_model!r} use chunk_encoder=transformer or static")
             self.chunk_encoder = SmallEncoder()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rag import Assistant
-from rag.errors import IndexLockedError, IndexMismatchError
+from rag.errors import ConfigError, IndexLockedError, IndexMismatchError
 from tests.conftest import SEED
 from tests.pdfgen import pdf_with_text
 
@@ -148,6 +148,9 @@ def test_index_built_with_another_model_is_refused(tmp_path: Path, corpus_dir: P
             built.ingest([corpus_dir])
         with pytest.raises(IndexMismatchError, match="re-ingest"):
             Assistant(index_dir=tmp_path / encoder, embed_model=str(other))
+    # Small vectors asked for over another model's space: a settings error, whatever the index holds.
+    with pytest.raises(ConfigError, match="chunk_encoder=small"):
+        Assistant(index_dir=tmp_path / "transformer", embed_model=str(other), chunk_encoder="small")
     # An index of static chunk vectors keeps the model's lead vectors (rag/index/leads.py): another model is refused.
     with Assistant(index_dir=tmp_path / "leads", chunk_encoder="static", lead_vectors="on") as built:
         built.ingest([corpus_dir])
