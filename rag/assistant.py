@@ -132,6 +132,7 @@ class Assistant:
             Retriever(self.query_encoder, self.vectors, self.catalog, mode=s.retrieval, leads=self.leads))
         self.ranker = SentenceRanker(self.embed_model, document_frequencies=self.catalog.document_frequencies,
                                      sentences_embedded=s.sentences_embedded)
+        self._given_reader = reader  # a given reader is its owner's to close
         self.reader: Reader = reader if reader is not None else make_reader(s, self.ranker)
         self.answerer = make_answerer(s, self.reader)
         self.preferred_sources = tuple(x.strip() for x in s.preferred_sources.split(",") if x.strip())
@@ -348,6 +349,8 @@ class Assistant:
     def close(self) -> None:
         if isinstance(self.retriever, Retriever) and self.retriever is not self._given_retriever:
             self.retriever.close()  # a given retriever is its owner's to close
+        if self.reader is not self._given_reader:
+            self.reader.close()
         self.vectors.close()
         self.catalog.close()
 
@@ -380,11 +383,14 @@ def make_reader(settings: Settings, ranker: SentenceRanker) -> Reader:
     short = (SpanModel(Path(settings.span_model) if settings.span_model else None)
              if settings.short_answers == "span" else None)
     if settings.reader == "lexical":
-        from rag.reading.lexical import MODEL_WEIGHT, SPAN_WEIGHT, LexicalReader
+        from rag.reading.lexical import MODEL_WEIGHT, PAIR_THREADS, SPAN_WEIGHT, LexicalReader
 
-        spans = PairModel(model_dir or default_model_dir()) if settings.short_answers != "patterns" else None
         weight = MODEL_WEIGHT if settings.model_weight is None else settings.model_weight
         span_weight = SPAN_WEIGHT if settings.span_weight is None else settings.span_weight
+        if short is not None and span_weight > 0:  # the two models read side by side (LexicalReader._reorder)
+            short = SpanModel(short.folder, threads=PAIR_THREADS)
+        spans = (PairModel(model_dir or default_model_dir(), threads=PAIR_THREADS if short is not None else 0)
+                 if settings.short_answers != "patterns" else None)
         return LexicalReader(ranker, spans=spans, model_weight=weight, short=short, span_weight=span_weight)
     return TrainedReader(ranker, model_dir, sentences_read=settings.reader_sentences or None, short=short)
 

@@ -34,6 +34,27 @@ def test_onnx_vectors_agree_with_torch(tmp_path: Path, seed_text: str) -> None:
     assert list((tmp_path / "onnx").rglob("model.int8.onnx")), "the export is kept in the index's folder"
 
 
+def test_a_question_embedded_twice_is_encoded_once(tmp_path: Path) -> None:
+    """Retrieval and the sentence re-ranker both embed the question: the second time it comes from the last few
+    texts encoded alone, as the same vector (each caller gets its own copy)."""
+    onnx = Encoder(backend="onnx", cache_dir=str(tmp_path / "onnx"))
+    encoded: list[list[str]] = []
+    encode = onnx._encode
+
+    def counting(texts: list[str]) -> np.ndarray:
+        encoded.append(list(texts))
+        return encode(texts)
+
+    onnx._encode = counting  # type: ignore[method-assign]
+    first = onnx.encode(["Who requested CSTO troops?"])
+    first[0, 0] = 99.0
+    again = onnx.encode(["Who requested CSTO troops?"])
+    assert encoded == [["Who requested CSTO troops?"]] and again[0, 0] != 99.0
+    assert abs(float(np.linalg.norm(again[0])) - 1.0) < 1e-4
+    onnx.encode(["Who requested CSTO troops?", "Who sent them?"])  # a batch is encoded as it comes
+    assert len(encoded) == 2
+
+
 def test_auto_backend_follows_the_index(tmp_path: Path, corpus_dir: Path) -> None:
     with Assistant(index_dir=tmp_path / "torch-idx", embed_backend="torch", chunk_encoder="transformer") as assistant:
         assistant.ingest([corpus_dir])

@@ -7,6 +7,7 @@ import json
 import random
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -231,6 +232,7 @@ class KeywordReader:
 
     def __init__(self) -> None:
         self.questions: list[str] = []
+        self.closed = False
 
     def read(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
              query: str = "") -> Reading:
@@ -248,6 +250,9 @@ class KeywordReader:
     def clear_caches(self) -> None:
         pass
 
+    def close(self) -> None:
+        self.closed = True
+
 
 def test_another_reader_plugs_in(tmp_path: Path, corpus_dir: Path) -> None:
     reader = KeywordReader()
@@ -259,6 +264,24 @@ def test_another_reader_plugs_in(tmp_path: Path, corpus_dir: Path) -> None:
         assert len(answer.citations) == 1  # no second sentence, no rules: what the reader said, composed
         refused = assistant.ask("Who won the cup xylophone?")
         assert refused.abstained and refused.support == 0.0
+    assert not reader.closed  # a given reader is its owner's to close
+
+
+def test_the_two_models_read_side_by_side_and_closing_stops_the_thread(tmp_path: Path, corpus_dir: Path) -> None:
+    """The short-answer model reads on a thread of the reader while the reader's model reads on the caller's, each
+    on half the cores; Assistant.close stops that thread."""
+    from rag.reading.lexical import PAIR_THREADS
+
+    before = set(threading.enumerate())
+    with Assistant(index_dir=tmp_path / "index") as assistant:
+        assistant.ingest([corpus_dir])
+        assert not assistant.ask("Which TV channel aired the words of Osipenko?").abstained
+        reader = assistant.reader
+        assert isinstance(reader, LexicalReader) and reader.short is not None and reader.spans is not None
+        assert reader.short.threads == reader.spans.threads == PAIR_THREADS
+        started = [t for t in set(threading.enumerate()) - before if t.name.startswith("short-answer-model")]
+        assert len(started) == 1
+    assert not started[0].is_alive()
 
 
 def test_pair_layout_maps_the_sentence_back_to_its_characters() -> None:

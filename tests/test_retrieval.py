@@ -132,6 +132,33 @@ def test_as_of_hides_later_articles_but_not_undated_ones(news: tuple[Assistant, 
     assert all(c.doc_id != "wire-1" and c.doc_id != "herald-1" for c in answer.citations)
 
 
+def test_a_filter_no_article_passes_searches_nothing(news: tuple[Assistant, Path]) -> None:
+    """When no article passes the filters (a week the archive does not reach, a source it lacks), the retriever
+    returns nothing without searching (Chroma's filtered search scans every chunk to find none); the catalog's
+    (source, day) pairs are read again after a write."""
+    assistant, corpus = news
+    catalog, retriever = assistant.catalog, assistant.retriever
+    assert catalog.admits_any() and catalog.admits_any(("Coastal Wire",), (20220301, 20220301))
+    assert not catalog.admits_any(("Coastal Wire",), (20220302, 20221231))  # the Herald's day, not the Wire's
+    assert not catalog.admits_any(("Nobody",)) and not catalog.admits_any((), (20230101, 99999999))
+    calls: list[object] = []
+    query = retriever.vectors.query
+
+    def recording_query(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs.get("where"))
+        return query(*args, **kwargs)  # type: ignore[arg-type]
+
+    retriever.vectors.query = recording_query  # type: ignore[method-assign]
+    question = "When will the Kessock Bay container terminal open?"
+    assert retriever.run(question, 5, Filters(published_from="2023")) == [] and calls == []
+    assert retriever.run(question, 5, Filters(published_from="2022-03")) and calls
+    _write(corpus / "later.jsonl", [{"id": "later-1", "source": "Coastal Wire", "published": "2023-02-01",
+                                     "title": "Terminal opens", "text": "The Kessock Bay terminal opened today."}])
+    assert assistant.ingest([corpus]).added == 1
+    assert catalog.admits_any((), (20230101, 99999999))
+    assert [p.doc_id for p in retriever.run(question, 5, Filters(published_from="2023"))] == ["later-1"]
+
+
 def test_bad_filter_dates_are_refused() -> None:
     with pytest.raises(ValueError, match="YYYY"):
         Filters(published_from="March 2022")
@@ -226,7 +253,9 @@ def test_keyword_search_leaves_out_words_too_common_to_score(tmp_path: Path) -> 
         # The count is cached, and counted again after a write by this connection or another.
         other = Catalog(tmp_path / "idx" / "catalog.sqlite3")
         assert other.chunk_count() == 40
+        assert catalog.document_frequencies(["ferry"]) == ({"ferry": 0}, 40)  # counted before the write, kept
         (docs / "40.md").write_text("# Report 40\n\nA ferry ran late.\n")
         assistant.ingest([docs])
         assert catalog.chunk_count() == 41 and other.chunk_count() == 41
+        assert catalog.document_frequencies(["ferry"]) == ({"ferry": 1}, 41) == other.document_frequencies(["ferry"])
         other.close()

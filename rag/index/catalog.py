@@ -6,6 +6,7 @@ transaction only after its vectors are written, so an interrupted ingest leaves 
 
 from __future__ import annotations
 
+import bisect
 import json
 import sqlite3
 import threading
@@ -64,6 +65,7 @@ class FileRecord:
 
 
 _FILE_COLUMNS = "path, mtime_ns, size, doc_ids, validator"
+_CACHED_TERMS = 20_000  # document frequencies kept between writes (a few per question asked)
 
 
 def _file_record(row: Sequence[Any]) -> FileRecord:
@@ -126,7 +128,8 @@ class Catalog:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.create_function("published_day", 1, published_day, deterministic=True)
-        self._chunk_count: tuple[tuple[int, int], int] | None = None  # ((data version, own changes), count)
+        self._written_at: tuple[int, int] | None = None  # (data version, own changes) when `_read_cache` was filled
+        self._read_cache: dict[str, Any] = {}
         with self._lock:
             self._db.executescript(_SCHEMA)
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(documents)")}
@@ -353,17 +356,23 @@ class Catalog:
     def chunk_count(self) -> int:
         """How many chunks the catalog holds; counted again only after a write (by this connection or another)."""
         with self._lock:
-            version = (int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._db.total_changes)
-            if self._chunk_count is None or self._chunk_count[0] != version:
-                self._chunk_count = (version, int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]))
-            return self._chunk_count[1]
+            cache = self._since_last_write()
+            if "chunk_count" not in cache:
+                cache["chunk_count"] = int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+            return int(cache["chunk_count"])
 
     def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
-        """How many live chunks contain each term (FTS5's own stemming), and how many chunks there are."""
+        """How many live chunks contain each term (FTS5's own stemming), and how many chunks there are. Each term's
+        count is kept until a write: the keyword search (`rare_terms`) and the sentence ranker's idf ask for the
+        same words of a question."""
         out: dict[str, int] = {}
         total = self.chunk_count()
         with self._lock:
+            known: dict[str, int] = self._since_last_write().setdefault("document_frequencies", {})
             for term in dict.fromkeys(terms):
+                if term in known:
+                    out[term] = known[term]
+                    continue
                 match = _match_expression([term])
                 if not match:
                     continue
@@ -372,7 +381,37 @@ class Catalog:
                         "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (match,)).fetchone()[0])
                 except sqlite3.OperationalError:
                     out[term] = 0
+                if len(known) >= _CACHED_TERMS:
+                    known.clear()
+                known[term] = out[term]
         return out, total
+
+    def admits_any(self, sources: Sequence[str] = (), day_range: tuple[int, int] | None = None) -> bool:
+        """Whether any article is from one of `sources` (any when empty) and published within `day_range`: when
+        none is, a filtered search can be skipped (Chroma's filtered search scans every chunk's metadata to find
+        nothing). The (source, day) pairs of the articles are read once until a write."""
+        with self._lock:
+            cache = self._since_last_write()
+            if "days_by_source" not in cache:
+                read: dict[str, list[int]] = {}
+                for source, day in self._db.execute(
+                        "SELECT DISTINCT source, published_day(published) FROM documents ORDER BY 2"):
+                    read.setdefault(source, []).append(int(day))
+                cache["days_by_source"] = read
+            days_by_source: dict[str, list[int]] = cache["days_by_source"]
+        for source in (sources or days_by_source):
+            days = days_by_source.get(source, [])
+            if days and (day_range is None or _any_between(days, *day_range)):
+                return True
+        return False
+
+    def _since_last_write(self) -> dict[str, Any]:
+        """Reads kept until the catalog is written, by this connection (its total_changes) or another (SQLite's
+        data_version); emptied then. The caller holds the lock."""
+        written_at = (int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._db.total_changes)
+        if written_at != self._written_at:
+            self._written_at, self._read_cache = written_at, {}
+        return self._read_cache
 
     # -- writes --------------------------------------------------------------------------------------
     def commit(
@@ -480,6 +519,16 @@ def _filter_clause(source_column: str, day_expression: str, sources: Sequence[st
         sql += f" AND {day_expression} BETWEEN ? AND ?"
         args.extend(day_range)
     return sql, args
+
+
+def _any_between(sorted_days: Sequence[int], low: int, high: int) -> bool:
+    """Whether a sorted list holds a day in [low, high].
+
+    >>> _any_between([0, 20220601, 20220815], 20220701, 20220731), _any_between([20220601], 0, 20220601)
+    (False, True)
+    """
+    at = bisect.bisect_left(sorted_days, low)
+    return at < len(sorted_days) and sorted_days[at] <= high
 
 
 def _batches(ids: list[str], size: int = 500) -> Iterator[list[str]]:

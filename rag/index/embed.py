@@ -99,6 +99,9 @@ def choose_chunk_encoder(wanted: str, recorded: str | None, name: str) -> str:
     return NEW_INDEX_CHUNK_ENCODER
 
 
+_RECENT_TEXTS = 64
+
+
 class Encoder:
     """Normalised sentence vectors; the model loads on first use.
 
@@ -117,6 +120,9 @@ class Encoder:
         self.model_name = model_id(model, backend)
         self._model: Any = None
         self._lock = threading.Lock()
+        # The last few texts encoded alone: a question is embedded for the dense search and again by the sentence
+        # re-ranker (rag/reading/rerank.py), about 2 ms each time.
+        self._recent: dict[str, np.ndarray] = {}
 
     def _load(self) -> Any:
         with self._lock:
@@ -156,6 +162,20 @@ class Encoder:
 
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) == 1:
+            known = self._recent.get(texts[0])
+            if known is None:
+                known = self._encode(texts)
+                with self._lock:
+                    if len(self._recent) >= _RECENT_TEXTS:
+                        self._recent.pop(next(iter(self._recent)))
+                    self._recent[texts[0]] = known
+            return known.copy()
+        return self._encode(texts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         model = self._load()
         if self.backend == "onnx":
             return np.asarray(model.encode(list(texts)), dtype=np.float32)

@@ -54,6 +54,8 @@ class Reader(Protocol):
 
     def clear_caches(self) -> None: ...
 
+    def close(self) -> None: ...  # threads it started, if any
+
 
 @dataclass(frozen=True)
 class Retrieval:

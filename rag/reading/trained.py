@@ -453,6 +453,9 @@ class TrainedReader:
         if self.short is not None:
             self.short.clear_caches()
 
+    def close(self) -> None:
+        """Nothing to stop: it reads on the caller's thread."""
+
 
 _CACHE_PAIRS = 20_000
 

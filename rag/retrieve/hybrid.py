@@ -101,6 +101,8 @@ class Retriever:
         if not re.search(r"\w", query) or top_k <= 0:
             return []
         filters = filters or Filters()
+        if filters and not self.catalog.admits_any(filters.sources, filters.day_range()):
+            return []  # no article passes: Chroma's filtered search would scan every chunk's metadata to find none
         depth = top_k * (TIME_FETCH if frame is not None else 1)
         dense: list[str] = []
         keyword: list[str] = []
