@@ -176,6 +176,39 @@ def test_a_thing_named_only_by_description_gets_the_sentence_naming_it(quiz_assi
     assert "Bed Bath & Beyond" in answer.text
     articles = {c.doc_id: quiz_assistant.article(c.doc_id) for c in answer.citations}
     assert citation_errors(answer, articles) == []
+    # The short-answer model reads both cited sentences: its best span is the name ("sales fall" in the best one).
+    assert answer.short_answer == "Bed Bath & Beyond"
+
+
+def test_the_short_answer_is_the_models_best_span_among_the_cited_sentences() -> None:
+    """The composition alone, with a Reading made by hand (its `spans` a stand-in for the short-answer model, so
+    that each case's scores are known): of the cited sentences, the one whose span scores best gives the short
+    answer, over the reading's own and over a rule's name; a sentence with no span is passed over; without a
+    model (`spans` None) the rule's name stays."""
+    from rag.reading import Reading
+    from rag.reading.compose import ExtractiveAnswerer
+    from rag.reading.rerank import Candidate
+    from rag.types import Article
+
+    text = "Bed Bath & Beyond stores felt hot last week. The company is turning off the air conditioning to save money."
+    article = Article(id="retail", title="Retailer under fire", text=text)
+    first = Candidate("retail", 0, text.index(" The"), text[: text.index(" The")], 0, 0.5)
+    best = Candidate("retail", text.index("The"), len(text), text[text.index("The"):], 0, 0.9)
+    question = "Which company is turning off the air conditioning?"
+    scores = {first.start_char: ("last week", 2.0), best.start_char: ("to save money", 1.0)}
+
+    def spans(sentences):
+        return [scores[s.start_char] for s in sentences]
+
+    answerer = ExtractiveAnswerer(min_support=0.1)
+    with_model = answerer.run(question, [], {"retail": article}, Reading((best, first), 0.9, "to save money",
+                                                                         spans=spans))
+    assert len(with_model.citations) == 2 and with_model.short_answer == "last week"  # not the rule's name
+    scores[first.start_char] = ("", 5.0)  # no span there: the next best
+    assert answerer.run(question, [], {"retail": article}, Reading((best, first), 0.9, "to save money",
+                                                                  spans=spans)).short_answer == "to save money"
+    without = answerer.run(question, [], {"retail": article}, Reading((best, first), 0.9, "to save money"))
+    assert without.short_answer == "Bed Bath & Beyond"  # the antecedent rule's name
 
 
 def test_a_name_asked_for_is_taken_from_the_neighbouring_sentence(quiz_assistant) -> None:

@@ -21,18 +21,23 @@ from rag.retrieve.timeframe import TimeFrame
 from rag.types import Article, Passage
 
 Relevance = Callable[[str, int, int], float]  # (doc_id, start_char, end_char) -> p(that sentence answers)
+# sentences -> (the short answer in each, "" for none; its span score), from the model that gives short answers
+SpanChoice = Callable[[Sequence[Candidate]], list[tuple[str, float]]]
 
 
 @dataclass(frozen=True)
 class Reading:
     """What a reader made of the passages: their sentences best first (`Candidate.score` is the reader's
-    score), p(the best sentence answers) as `support`, and the short answer inside the best sentence."""
+    score), p(the best sentence answers) as `support`, and the short answer inside the best sentence (`spans`
+    finds it in others)."""
 
     sentences: tuple[Candidate, ...]
     support: float
     short_answer: str = ""
     read: int = 0  # sentences the model read (trained reader); all scored ones for the lexical reader
     relevance: Relevance | None = field(default=None, compare=False, repr=False)
+    # The short-answer model over any sentences (the answer's cited ones: rag/reading/compose.py); None without one
+    spans: SpanChoice | None = field(default=None, compare=False, repr=False)
 
     @property
     def best(self) -> Candidate | None:

@@ -20,16 +20,13 @@ from rag.reading.abstain import AbstentionModel, signals
 from rag.reading.compose import RULES
 from rag.reading.rerank import FEATURES, Candidate, SentenceRanker
 from rag.reading.short import short_answer
-from rag.reading.spans import SpanModel
-from rag.reading.trained import PairReading, span_text
+from rag.reading.spans import SentenceReader, SpanModel, span_choice
+from rag.reading.trained import span_text
 from rag.types import Article, Passage
 
 
-class SpanReader(Protocol):
+class SpanReader(SentenceReader, Protocol):
     """What reads the sentences: a PairReading of each (rag.reading.trained.PairModel)."""
-
-    def read_sentences(self, question: str, sentences: Sequence[Candidate], articles: Mapping[str, Article]
-                       ) -> list[PairReading]: ...
 
     def clear_caches(self) -> None: ...
 
@@ -91,8 +88,9 @@ class LexicalReader:
         if self.spans is not None and self.model_reads > 1 and (self.model_weight > 0 or self.span_weight > 0):
             ranked, own = self._reorder(self.spans, text, ranked, articles)
         support = round(self._probability(text, own), 4)
+        model = self.short or self.spans  # the model the short answer comes from, if any
         return Reading(tuple(ranked), support, self._short(question, text, ranked[0], articles), len(ranked),
-                       self._relevance(text, own))
+                       self._relevance(text, own), span_choice(model, text, articles) if model else None)
 
     def _probability(self, text: str, own: Sequence[Candidate]) -> float:
         """p(answerable) of the first of `own` as the best sentence, from the ranker's own scores: the abstention

@@ -407,9 +407,12 @@ class TrainedReader:
         _, start, end, _ = results[order[0]]
         if self.short is not None:
             start, end = self.short.span(text, ordered[0], articles)
+        from rag.reading.spans import span_choice  # spans.py builds on this module
+
         return Reading(tuple(sentences), round(self._support(text, ordered, logits), 4),
                        span_text(ordered[0].text, start, end, text), len(chosen),
-                       self._relevance(text, articles, pre, ordered[:2], logits[:2]))
+                       self._relevance(text, articles, pre, ordered[:2], logits[:2]),
+                       span_choice(self.short or self.pairs, text, articles))
 
     def _logit(self, logit: float, pre: Candidate) -> float:
         """The model's logit plus the calibrated weight of the cheap lexical pre-score."""
