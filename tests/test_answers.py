@@ -183,8 +183,9 @@ def test_a_thing_named_only_by_description_gets_the_sentence_naming_it(quiz_assi
 def test_the_short_answer_is_the_models_best_span_among_the_cited_sentences() -> None:
     """The composition alone, with a Reading made by hand (its `spans` a stand-in for the short-answer model, so
     that each case's scores are known): of the cited sentences, the one whose span scores best gives the short
-    answer, over the reading's own and over a rule's name; a sentence with no span is passed over; without a
-    model (`spans` None) the rule's name stays."""
+    answer, over the reading's own and over a rule's name; a sentence a rule adds stays only when the model finds
+    a span in it scoring close to the best sentence's; without a model (`spans` None) the rule's sentence and
+    name stay."""
     from rag.reading import Reading
     from rag.reading.compose import ExtractiveAnswerer
     from rag.reading.rerank import Candidate
@@ -204,11 +205,20 @@ def test_the_short_answer_is_the_models_best_span_among_the_cited_sentences() ->
     with_model = answerer.run(question, [], {"retail": article}, Reading((best, first), 0.9, "to save money",
                                                                          spans=spans))
     assert len(with_model.citations) == 2 and with_model.short_answer == "last week"  # not the rule's name
-    scores[first.start_char] = ("", 5.0)  # no span there: the next best
-    assert answerer.run(question, [], {"retail": article}, Reading((best, first), 0.9, "to save money",
-                                                                  spans=spans)).short_answer == "to save money"
+    # The sentence the rule adds stays only where the model sees an answer in it: a span scoring at least the best
+    # sentence's own minus rule_span_margin (2.0).
+    for span, kept in ((("last week", -0.9), True), (("last week", -1.1), False), (("", 5.0), False)):
+        scores[first.start_char] = span
+        vetted = answerer.run(question, [], {"retail": article}, Reading((best, first), 0.9, "to save money",
+                                                                         spans=spans))
+        assert len(vetted.citations) == (2 if kept else 1), span
+        assert vetted.short_answer == "to save money"  # the best sentence's span scores higher in each case
+    # A second sentence that scores close to the best (second_margin) is not the rules' and always stays.
+    close = Candidate("retail", 0, first.end_char, first.text, 0, 0.88)
+    assert len(answerer.run(question, [], {"retail": article}, Reading((best, close), 0.9, "to save money",
+                                                                      spans=spans)).citations) == 2
     without = answerer.run(question, [], {"retail": article}, Reading((best, first), 0.9, "to save money"))
-    assert without.short_answer == "Bed Bath & Beyond"  # the antecedent rule's name
+    assert without.short_answer == "Bed Bath & Beyond" and len(without.citations) == 2  # the rule's, unvetted
 
 
 def test_a_name_asked_for_is_taken_from_the_neighbouring_sentence(quiz_assistant) -> None:
