@@ -380,18 +380,19 @@ def make_reader(settings: Settings, ranker: SentenceRanker) -> Reader:
     from rag.reading.trained import PairModel, TrainedReader, default_model_dir
 
     model_dir = Path(settings.reader_model) if settings.reader_model else None
-    short = (SpanModel(Path(settings.span_model) if settings.span_model else None)
-             if settings.short_answers == "span" else None)
+    span_dir = Path(settings.span_model) if settings.span_model else None
     if settings.reader == "lexical":
         from rag.reading.lexical import MODEL_WEIGHT, PAIR_THREADS, SPAN_WEIGHT, LexicalReader
 
         weight = MODEL_WEIGHT if settings.model_weight is None else settings.model_weight
         span_weight = SPAN_WEIGHT if settings.span_weight is None else settings.span_weight
-        if short is not None and span_weight > 0:  # the two models read side by side (LexicalReader._reorder)
-            short = SpanModel(short.folder, threads=PAIR_THREADS)
-        spans = (PairModel(model_dir or default_model_dir(), threads=PAIR_THREADS if short is not None else 0)
-                 if settings.short_answers != "patterns" else None)
+        # With the span score, the two models read the same sentences side by side (LexicalReader._reorder).
+        threads = PAIR_THREADS if settings.short_answers == "span" and span_weight > 0 else 0
+        short = SpanModel(span_dir, threads) if settings.short_answers == "span" else None
+        spans = (PairModel(model_dir or default_model_dir(), threads) if settings.short_answers != "patterns"
+                 else None)
         return LexicalReader(ranker, spans=spans, model_weight=weight, short=short, span_weight=span_weight)
+    short = SpanModel(span_dir) if settings.short_answers == "span" else None
     return TrainedReader(ranker, model_dir, sentences_read=settings.reader_sentences or None, short=short)
 
 
