@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,20 @@ WIRE = ("The Meridian Port Authority said on Tuesday that the new container term
 def _write(path: Path, records: list[dict[str, str]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
+
+
+def _record_chroma_queries(retriever: Any) -> tuple[list[object], Any]:
+    """Each Chroma query the retriever makes from now on, as its `where` filter (None unfiltered) appended to the
+    list returned; and the real query, to ask Chroma without recording."""
+    calls: list[object] = []
+    query = retriever.vectors.query
+
+    def recording_query(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs.get("where"))
+        return query(*args, **kwargs)
+
+    retriever.vectors.query = recording_query
+    return calls, query
 
 
 @pytest.fixture()
@@ -141,14 +156,7 @@ def test_a_filter_no_article_passes_searches_nothing(news: tuple[Assistant, Path
     assert catalog.admits_any() and catalog.admits_any(("Coastal Wire",), (20220301, 20220301))
     assert not catalog.admits_any(("Coastal Wire",), (20220302, 20221231))  # the Herald's day, not the Wire's
     assert not catalog.admits_any(("Nobody",)) and not catalog.admits_any((), (20230101, 99999999))
-    calls: list[object] = []
-    query = retriever.vectors.query
-
-    def recording_query(*args: object, **kwargs: object) -> object:
-        calls.append(kwargs.get("where"))
-        return query(*args, **kwargs)  # type: ignore[arg-type]
-
-    retriever.vectors.query = recording_query  # type: ignore[method-assign]
+    calls, _ = _record_chroma_queries(retriever)
     question = "When will the Kessock Bay container terminal open?"
     assert retriever.run(question, 5, Filters(published_from="2023")) == [] and calls == []
     assert retriever.run(question, 5, Filters(published_from="2022-03")) and calls
@@ -203,14 +211,7 @@ def test_filtered_dense_search_checks_unfiltered_neighbours_first(tmp_path: Path
     try:
         assert assistant.ingest([corpus]).added == 60
         retriever = assistant.retriever
-        calls: list[object] = []
-        query = retriever.vectors.query
-
-        def recording_query(*args: object, **kwargs: object) -> object:
-            calls.append(kwargs.get("where"))
-            return query(*args, **kwargs)  # type: ignore[arg-type]
-
-        retriever.vectors.query = recording_query  # type: ignore[method-assign]
+        calls, query = _record_chroma_queries(retriever)
         embedding = [float(x) for x in assistant.chunk_encoder.encode(["How many homes were evacuated by the flood?"])[0]]
         for filters, narrow in ((Filters(as_of="2022-05-31"), False), (Filters(published_from="2022-06-10"), True),
                                 (Filters(sources=("Harbour Herald",), published_to="2022-05"), False)):
