@@ -20,8 +20,8 @@ from rag.reading.abstain import AbstentionModel, signals
 from rag.reading.compose import RULES
 from rag.reading.rerank import FEATURES, Candidate, SentenceRanker
 from rag.reading.short import short_answer
-from rag.reading.spans import SentenceReader, SpanModel, span_choice
-from rag.reading.trained import span_text
+from rag.reading.spans import SpanModel
+from rag.reading.trained import SentenceReader, span_choice, span_text
 from rag.types import Article, Passage
 
 

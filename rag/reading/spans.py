@@ -9,12 +9,11 @@ span is used: the answer logit of this model is untrained. onnxruntime, tokenize
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
 
 from rag.reading.rerank import Candidate
-from rag.reading.trained import PairModel, PairReading, span_text
+from rag.reading.trained import PairModel
 from rag.types import Article
 
 
@@ -36,22 +35,3 @@ class SpanModel(PairModel):
     def span(self, question: str, sentence: Candidate, articles: Mapping[str, Article]) -> tuple[int, int]:
         reading = self.read_sentences(question, [sentence], articles)[0]
         return reading.start_char, reading.end_char
-
-
-class SentenceReader(Protocol):
-    """A model reading sentences for a question: a PairReading of each (PairModel, SpanModel)."""
-
-    def read_sentences(self, question: str, sentences: Sequence[Candidate], articles: Mapping[str, Article]
-                       ) -> list[PairReading]: ...
-
-
-def span_choice(model: SentenceReader, question: str, articles: Mapping[str, Article]
-                ) -> Callable[[Sequence[Candidate]], list[tuple[str, float]]]:
-    """The short answer the model finds in each of some sentences and its span score (start + end logits), so that
-    the answer's short answer can be the best span among the sentences it cites (`Reading.spans`)."""
-
-    def choose(sentences: Sequence[Candidate]) -> list[tuple[str, float]]:
-        return [(span_text(s.text, r.start_char, r.end_char, question), r.span_score)
-                for s, r in zip(sentences, model.read_sentences(question, sentences, articles), strict=True)]
-
-    return choose

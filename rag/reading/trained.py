@@ -12,12 +12,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 
 from rag.errors import ConfigError
-from rag.reading import Reading, Relevance
+from rag.reading import Reading, Relevance, SpanChoice
 from rag.reading.abstain import signals
 from rag.reading.pairs import MAX_TOKENS, encode_pair
 from rag.reading.rerank import Candidate, SentenceRanker
@@ -203,6 +203,24 @@ def span_text(sentence: str, start_char: int, end_char: int, question: str) -> s
     if short.count("(") != short.count(")"):
         short = short.strip("()").strip(_EDGE)
     return "" if short.lower() in question.lower() else short
+
+
+class SentenceReader(Protocol):
+    """A model reading sentences for a question: a PairReading of each (PairModel, SpanModel)."""
+
+    def read_sentences(self, question: str, sentences: Sequence[Candidate], articles: Mapping[str, Article]
+                       ) -> list[PairReading]: ...
+
+
+def span_choice(model: SentenceReader, question: str, articles: Mapping[str, Article]) -> SpanChoice:
+    """The short answer the model finds in each of some sentences and its span score (start + end logits), so that
+    the answer's short answer can be the best span among the sentences it cites (`Reading.spans`)."""
+
+    def choose(sentences: Sequence[Candidate]) -> list[tuple[str, float]]:
+        return [(span_text(s.text, r.start_char, r.end_char, question), r.span_score)
+                for s, r in zip(sentences, model.read_sentences(question, sentences, articles), strict=True)]
+
+    return choose
 
 
 def support_inputs(logits: Sequence[float], lexical: Mapping[str, float]) -> dict[str, float]:
@@ -407,8 +425,6 @@ class TrainedReader:
         _, start, end, _ = results[order[0]]
         if self.short is not None:
             start, end = self.short.span(text, ordered[0], articles)
-        from rag.reading.spans import span_choice  # spans.py builds on this module
-
         return Reading(tuple(sentences), round(self._support(text, ordered, logits), 4),
                        span_text(ordered[0].text, start, end, text), len(chosen),
                        self._relevance(text, articles, pre, ordered[:2], logits[:2]),
