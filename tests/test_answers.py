@@ -183,8 +183,8 @@ def test_a_thing_named_only_by_description_gets_the_sentence_naming_it(quiz_assi
 def test_the_short_answer_is_the_models_best_span_among_the_cited_sentences() -> None:
     """The composition alone, with a Reading made by hand (its `spans` a stand-in for the short-answer model, so
     that each case's scores are known): of the cited sentences, the one whose span scores best gives the short
-    answer, over the reading's own and over a rule's name; a sentence a rule adds stays only when the model finds
-    a span in it scoring close to the best sentence's; without a model (`spans` None) the rule's sentence and
+    answer, over the reading's own and over a rule's name; a sentence a rule adds, or the second best, stays only when
+    the model finds a span in it scoring close to the best sentence's; without a model (`spans` None) the rule's sentence and
     name stay."""
     from rag.reading import Reading
     from rag.reading.compose import ExtractiveAnswerer
@@ -213,10 +213,13 @@ def test_the_short_answer_is_the_models_best_span_among_the_cited_sentences() ->
                                                                          spans=spans))
         assert len(vetted.citations) == (2 if kept else 1), span
         assert vetted.short_answer == "to save money"  # the best sentence's span scores higher in each case
-    # A second sentence that scores close to the best (second_margin) is not the rules' and always stays.
+    # A second sentence that scores close to the best (second_margin) is vetted the same way.
     close = Candidate("retail", 0, first.end_char, first.text, 0, 0.88)
-    assert len(answerer.run(question, [], {"retail": article}, Reading((best, close), 0.9, "to save money",
-                                                                      spans=spans)).citations) == 2
+    for span, kept in ((("last week", -0.9), True), (("last week", -1.1), False), (("", 5.0), False)):
+        scores[first.start_char] = span
+        second = answerer.run(question, [], {"retail": article}, Reading((best, close), 0.9, "to save money",
+                                                                         spans=spans))
+        assert len(second.citations) == (2 if kept else 1), span
     without = answerer.run(question, [], {"retail": article}, Reading((best, first), 0.9, "to save money"))
     assert without.short_answer == "Bed Bath & Beyond" and len(without.citations) == 2  # the rule's, unvetted
 
@@ -268,13 +271,18 @@ def test_the_sentence_after_the_best_joins_it_when_it_scores_close(tmp_path) -> 
                       "the town and destroyed over 2,000 buildings. The town council later banned wooden roofs. "
                       "Fishing boats in the harbour were untouched.\n") as assistant:
         question = "How many buildings were lost in the fire that ravaged the town of Keldmouth?"
+        # The models put the number's sentence first; the sentence naming the fire scores close behind it, but the
+        # short-answer model sees no answer in it, so it is not cited (RULE_SPAN_MARGIN).
         answer = assistant.ask(question)
-        assert "2,000" in answer.text, answer.text
-        assert [c.quote.split()[0] for c in answer.citations] == ["The", "In"]  # reading order
-        # Without the rule (and without the models re-ordering the best sentences, which may put the number first):
-        # the best sentence alone, which lacks the number.
-        assistant.answerer.next_margin = 0.0
+        assert [c.quote.split()[0] for c in answer.citations] == ["In"] and "2,000" in answer.text, answer.text
+        # Without the models re-ordering, the sentence naming the fire is best, and the rule adds the next one, in
+        # reading order.
         assistant.reader.model_weight = assistant.reader.span_weight = 0.0
+        assistant.reader.clear_caches()
+        answer = assistant.ask(question)
+        assert [c.quote.split()[0] for c in answer.citations] == ["The", "In"], answer.text
+        # Without the rule as well: the best sentence alone, which lacks the number.
+        assistant.answerer.next_margin = 0.0
         assert "2,000" not in assistant.ask(question).text
 
 
