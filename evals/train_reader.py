@@ -130,6 +130,23 @@ def batches(encoded: list[dict[str, Any]], batch_size: int, seed: int) -> list[l
     return out
 
 
+def training_plan(encoded: list[dict[str, Any]], batch_size: int, seed: int, passes: float) -> list[list[int]]:
+    """The batches of every pass, in order: pass k is `batches` with seed + k; a fractional last pass is the first
+    part of its batches.
+
+    >>> encoded = [{"ids": [0] * (i % 5 + 1)} for i in range(10)]
+    >>> [len(training_plan(encoded, 4, 0, p)) for p in (1.0, 1.5, 2.0)], training_plan(encoded, 4, 0, 1.0) == batches(encoded, 4, 0)
+    ([3, 5, 6], True)
+    """
+    if passes <= 0:
+        raise ValueError(f"passes must be above 0, got {passes}")
+    plan: list[list[int]] = []
+    for k in range(math.ceil(passes)):
+        one = batches(encoded, batch_size, seed + k)
+        plan += one[: round(len(one) * min(1.0, passes - k))]
+    return plan
+
+
 def collate(encoded: list[dict[str, Any]], index: list[int]) -> dict[str, Any]:
     import torch
 
@@ -391,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--span-only", action="store_true",
                         help="a short-answer model: each question's answer sentence alone, the span loss alone "
                              "(its answer logit is untrained); for models/span")
+    parser.add_argument("--passes", type=float, default=1.0,
+                        help="passes over the training examples (1.5: one and a half), each in its own seeded order")
     parser.add_argument("--held-out-questions", type=int, default=800,
                         help="questions of the held-out articles to evaluate on")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
@@ -417,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     for x in train:
         kinds[x.kind] += 1
     encoded = encode_examples(tokenizer, train, max_tokens)
-    plan = batches(encoded, args.batch_size, args.seed)
+    plan = training_plan(encoded, args.batch_size, args.seed, args.passes)
     print(f"{len(train):,} training pairs from {args.questions:,} questions ({dict(sorted(kinds.items()))}); "
           f"{len(held):,} held-out pairs; {len(plan):,} steps; data in {time.time() - started:.0f} s", flush=True)
 
@@ -433,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (len(plan) - step) / max(1, len(plan) - warmup))))
     config = {k: getattr(args, k)
               for k in ("unit", "questions", "layers", "batch_size", "lr", "seed", "choice_weight", "precision",
-                        "span_only")}
+                        "span_only", "passes")}
     # A span model learns the short answer alone, at full weight.
     span_weight, choice_weight, answer_weight = ((1.0, 0.0, 0.0) if args.span_only else
                                                  (DEFAULTS["span_weight"], args.choice_weight, 1.0))
