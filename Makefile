@@ -68,9 +68,9 @@ reader: install
 	$(BIN)/python -m evals.train_reader --out models/reader
 	$(BIN)/python -m evals.tune --reader trained --write
 
-# Train the short-answer model again (about 75 minutes on 2 cores: 1.8 passes; resumes after an interruption) into models/span.
+# Train the short-answer model again (about 45 minutes on 2 cores; resumes after an interruption) into models/span.
 span: install
-	$(BIN)/python -m evals.train_reader --span-only --questions 90000 --passes 1.8 --out models/span --work .span-work
+	$(BIN)/python -m evals.train_reader --span-only --questions 90000 --out models/span --work .span-work
 
 # Distil and tune the static chunk encoder again (about 6 minutes on 2 cores) into models/static. `make run` and
 # `make test` never do: they use the committed models/static/table.int8.npz.
