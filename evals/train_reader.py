@@ -135,8 +135,10 @@ def training_plan(encoded: list[dict[str, Any]], batch_size: int, seed: int, pas
     part of its batches.
 
     >>> encoded = [{"ids": [0] * (i % 5 + 1)} for i in range(10)]
-    >>> [len(training_plan(encoded, 4, 0, p)) for p in (1.0, 1.5, 2.0)], training_plan(encoded, 4, 0, 1.0) == batches(encoded, 4, 0)
-    ([3, 5, 6], True)
+    >>> [len(training_plan(encoded, 4, 0, p)) for p in (1.0, 1.5, 2.0)]
+    [3, 5, 6]
+    >>> training_plan(encoded, 4, 0, 1.0) == batches(encoded, 4, 0)
+    True
     """
     if passes <= 0:
         raise ValueError(f"passes must be above 0, got {passes}")

@@ -183,9 +183,9 @@ def test_a_thing_named_only_by_description_gets_the_sentence_naming_it(quiz_assi
 def test_the_short_answer_is_the_models_best_span_among_the_cited_sentences() -> None:
     """The composition alone, with a Reading made by hand (its `spans` a stand-in for the short-answer model, so
     that each case's scores are known): of the cited sentences, the one whose span scores best gives the short
-    answer, over the reading's own and over a rule's name; a sentence a rule adds, or the second best, stays only when
-    the model finds a span in it scoring close to the best sentence's; without a model (`spans` None) the rule's sentence and
-    name stay."""
+    answer, over the reading's own and over a rule's name; a sentence a rule adds, or the second best, stays only
+    when the model finds a span in it scoring close to the best sentence's; without a model (`spans` None) the rule's
+    sentence and name stay."""
     from rag.reading import Reading
     from rag.reading.compose import ExtractiveAnswerer
     from rag.reading.rerank import Candidate
