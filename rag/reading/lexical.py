@@ -21,7 +21,7 @@ from rag.reading.compose import RULES
 from rag.reading.rerank import FEATURES, Candidate, SentenceRanker
 from rag.reading.short import short_answer
 from rag.reading.spans import SpanModel
-from rag.reading.trained import SentenceReader, span_choice, span_text
+from rag.reading.trained import SentenceReader, span_choice
 from rag.types import Article, Passage
 
 
@@ -89,8 +89,11 @@ class LexicalReader:
             ranked, own = self._reorder(self.spans, text, ranked, articles)
         support = round(self._probability(text, own), 4)
         model = self.short or self.spans  # the model the short answer comes from, if any
-        return Reading(tuple(ranked), support, self._short(question, text, ranked[0], articles), len(ranked),
-                       self._relevance(text, own), span_choice(model, text, articles) if model else None)
+        spans = span_choice(model, text, articles) if model else None
+        # The short answer in the best sentence: the short-answer model's span, else the reader model's span head,
+        # else the patterns of rag/reading/short.py.
+        short = spans([ranked[0]])[0][0] if spans else short_answer(question, ranked[0].text)
+        return Reading(tuple(ranked), support, short, len(ranked), self._relevance(text, own), spans)
 
     def _probability(self, text: str, own: Sequence[Candidate]) -> float:
         """p(answerable) of the first of `own` as the best sentence, from the ranker's own scores: the abstention
@@ -137,15 +140,6 @@ class LexicalReader:
         # ranker score, and read as the best it refused answerable questions (SQuAD tuning over-refusal 0.053 ->
         # 0.065, and a name the span model found in the neighbouring sentence refused: tests/test_answers.py).
         return out, [top[i] for i in by_model] + list(ranked[self.model_reads:])
-
-    def _short(self, question: str, text: str, best: Candidate, articles: Mapping[str, Article]) -> str:
-        if self.short is not None:
-            start, end = self.short.span(text, best, articles)
-        elif self.spans is not None:
-            _, start, end, _ = self.spans.read_sentences(text, [best], articles)[0]
-        else:
-            return short_answer(question, best.text)
-        return span_text(best.text, start, end, text)
 
     def _relevance(self, text: str, ranked: Sequence[Candidate]) -> Relevance:
         """p(answerable) of any scored sentence as if it were the best one (`ranked`: the reader's order, the

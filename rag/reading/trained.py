@@ -422,13 +422,11 @@ class TrainedReader:
         sentences = [replace(c, score=round(_sigmoid(z), 4)) for c, z in zip(ordered, logits, strict=True)]
         # The rest keep their order below every read sentence (scores under 0).
         sentences += [replace(c, score=round(c.score - 10.0, 4)) for c in pre[self.sentences_read:]]
-        _, start, end, _ = results[order[0]]
-        if self.short is not None:
-            start, end = self.short.span(text, ordered[0], articles)
-        return Reading(tuple(sentences), round(self._support(text, ordered, logits), 4),
-                       span_text(ordered[0].text, start, end, text), len(chosen),
-                       self._relevance(text, articles, pre, ordered[:2], logits[:2]),
-                       span_choice(self.short or self.pairs, text, articles))
+        # The short answer in the best sentence: the short-answer model's span, else this model's span head (its
+        # reading of the sentence is cached).
+        spans = span_choice(self.short or self.pairs, text, articles)
+        return Reading(tuple(sentences), round(self._support(text, ordered, logits), 4), spans([ordered[0]])[0][0],
+                       len(chosen), self._relevance(text, articles, pre, ordered[:2], logits[:2]), spans)
 
     def _logit(self, logit: float, pre: Candidate) -> float:
         """The model's logit plus the calibrated weight of the cheap lexical pre-score."""
