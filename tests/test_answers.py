@@ -205,21 +205,17 @@ def test_the_short_answer_is_the_models_best_span_among_the_cited_sentences() ->
     with_model = answerer.run(question, [], {"retail": article}, Reading((best, first), 0.9, "to save money",
                                                                          spans=spans))
     assert len(with_model.citations) == 2 and with_model.short_answer == "last week"  # not the rule's name
-    # The sentence the rule adds stays only where the model sees an answer in it: a span scoring at least the best
-    # sentence's own minus rule_span_margin (2.0).
-    for span, kept in ((("last week", -0.9), True), (("last week", -1.1), False), (("", 5.0), False)):
-        scores[first.start_char] = span
-        vetted = answerer.run(question, [], {"retail": article}, Reading((best, first), 0.9, "to save money",
-                                                                         spans=spans))
-        assert len(vetted.citations) == (2 if kept else 1), span
-        assert vetted.short_answer == "to save money"  # the best sentence's span scores higher in each case
-    # A second sentence that scores close to the best (second_margin) is vetted the same way.
+    # The sentence the rule adds, and a second sentence that scores close to the best (second_margin, `close`), stay
+    # only where the model sees an answer in them: a span scoring at least the best sentence's own minus
+    # rule_span_margin (2.0).
     close = Candidate("retail", 0, first.end_char, first.text, 0, 0.88)
-    for span, kept in ((("last week", -0.9), True), (("last week", -1.1), False), (("", 5.0), False)):
-        scores[first.start_char] = span
-        second = answerer.run(question, [], {"retail": article}, Reading((best, close), 0.9, "to save money",
-                                                                         spans=spans))
-        assert len(second.citations) == (2 if kept else 1), span
+    for other in (first, close):
+        for span, kept in ((("last week", -0.9), True), (("last week", -1.1), False), (("", 5.0), False)):
+            scores[first.start_char] = span
+            vetted = answerer.run(question, [], {"retail": article}, Reading((best, other), 0.9, "to save money",
+                                                                             spans=spans))
+            assert len(vetted.citations) == (2 if kept else 1), (other.score, span)
+            assert vetted.short_answer == "to save money"  # the best sentence's span scores higher in each case
     without = answerer.run(question, [], {"retail": article}, Reading((best, first), 0.9, "to save money"))
     assert without.short_answer == "Bed Bath & Beyond" and len(without.citations) == 2  # the rule's, unvetted
 
