@@ -368,10 +368,15 @@ def _given_llm_name(llm: Any) -> str:
 
 
 def _period(frame: TimeFrame | None, answer: Answer) -> str:
-    """The period the answer drew on, when the question named one and the answer cites a dated article."""
+    """The period the answer drew on, when the question named one and the answer cites a dated article; when no
+    cited article is of that period (the period is preferred, not required: "the new prime minister" may only be
+    in older articles), it says so and gives their dates."""
     if frame is None or answer.abstained or not any(c.published for c in answer.citations):
         return ""
-    return frame.describe()
+    dated = sorted({c.published for c in answer.citations if c.published})
+    if any(frame.days_outside(d) == 0 for d in dated):
+        return frame.describe()
+    return f"{frame.describe()}; none cited is from then: {', '.join(dated)}"
 
 
 def make_reader(settings: Settings, ranker: SentenceRanker) -> Reader:

@@ -138,6 +138,21 @@ def test_this_week_is_the_story_of_the_question_date(archive: Assistant, as_of: 
     assert {p.doc_id: p.recency for p in plain}["globes-2020"] < 0
 
 
+def test_the_period_says_when_no_cited_article_is_from_it(archive: Assistant) -> None:
+    """The period is preferred, not required: asked in June 2022 about "this week", the story is January's, and the
+    answer names the week it looked at and that its article is not from then."""
+    answer = archive.ask("Which film won best drama at the Golden Globes this week?",
+                         filters=Filters(as_of="2022-06-15"))
+    assert "The Quiet Orchard" in answer.text, answer.text
+    prefix = "this week: articles of 2022-06-08 to 2022-06-15; none cited is from then: "
+    assert answer.period.startswith(prefix), answer.period
+    cited = sorted({c.published for c in answer.citations})
+    assert "2022-01-10" in cited and answer.period == prefix + ", ".join(cited)
+    # Asked within that week's reach, the period is named alone.
+    assert archive.ask("Which film won best drama at the Golden Globes this week?",
+                       filters=Filters(as_of="2022-01-12")).period == "this week: articles of 2022-01-05 to 2022-01-12"
+
+
 def test_a_named_year_prefers_that_year_and_the_setting_turns_the_prior_off(archive: Assistant) -> None:
     question = "Which film won best drama at the Golden Globes in 2021?"
     answer = archive.ask(question, filters=Filters(as_of="2023-06-01"))
