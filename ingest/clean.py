@@ -66,6 +66,11 @@ _CAPTION_RE = re.compile(
 )
 _CAPTION_AGENCY_RE = re.compile(r"/\s(?:photo|фото|image|video)\b", re.IGNORECASE)
 
+# A photo gallery flattened into the text (CNN's pages): "Photos: <gallery title> <caption> Hide Caption 1 of 38
+# Photos: <gallery title> <caption> Hide Caption 2 of 38 ...", in one paragraph or one a paragraph.
+_GALLERY_MARK_RE = re.compile(r"\s*\bHide Caption \d+ of \d+\b")
+_GALLERY_LABEL = "Photos: "
+
 _COMMENT_ITEM_RE = re.compile(r"^\s*\d{1,4}\.\s+")
 _SPACES_RE = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _SPACE_BEFORE_PUNCT_RE = re.compile(r" +([.,;:!?])(?= |$)")
@@ -113,6 +118,27 @@ def remove_captions(paragraph: str) -> str:
     if _CAPTION_AGENCY_RE.search(paragraph) and len(paragraph) < 300 and not re.search(r"[.!?]\s", paragraph):
         return ""
     return paragraph.strip()
+
+
+def unroll_gallery(text: str) -> str:
+    """A photo gallery flattened into the text -> its captions, a paragraph each, without the "Hide Caption k of n"
+    marks and the "Photos:" labels. The gallery's title, which CNN repeats before every caption, stays: where it
+    ends is not marked ("Best actor: ..." under "Oscars winners 2021").
+
+    >>> unroll_gallery("It rained.\\n\\nPhotos: Floods A road buckles. Hide Caption 1 of 2 Photos: Floods Homes are "
+    ...                "damaged. Hide Caption 2 of 2\\n\\nThe river rose.")
+    'It rained.\\n\\nFloods A road buckles.\\n\\nFloods Homes are damaged.\\n\\nThe river rose.'
+    """
+    if not _GALLERY_MARK_RE.search(text):
+        return text
+    pieces = []
+    for part in _GALLERY_MARK_RE.split(text):
+        at = part.rfind(_GALLERY_LABEL)  # the caption runs from the last label before its mark
+        if at < 0:
+            pieces.append(part.strip())
+        else:
+            pieces += [part[:at].strip(), part[at + len(_GALLERY_LABEL):].strip()]
+    return "\n\n".join(piece for piece in pieces if piece)
 
 
 def parse_credit(line: str) -> tuple[str, str] | None:
@@ -208,7 +234,7 @@ def clean_text(
             continue
         paragraphs.append(line)
         previous = line
-    cleaned = normalise("\n".join(paragraphs))
+    cleaned = normalise(unroll_gallery("\n".join(paragraphs)))
     if not cleaned.strip():
         raise IngestError("no article text left after cleaning")
     dated = article_date(published, url, page_date, text, credit_year)

@@ -74,6 +74,20 @@ def test_cookie_banner_and_share_widgets_are_dropped() -> None:
     assert article.text == "The storm reached the coast on Monday.\nOfficials said 3 people were hurt."
 
 
+def test_a_flattened_photo_gallery_becomes_its_captions() -> None:
+    """CNN's pages carry their galleries as text, in one paragraph or one a paragraph: each caption becomes a
+    paragraph of its own (a sentence a citation can quote), without the "Hide Caption k of n" marks and labels."""
+    gallery = " ".join(f"Photos: {caption} Hide Caption {k} of 3" for k, caption in enumerate(
+        ("Abe speaks moments before being shot in Nara on July 8.", "Abe lies on the ground, center.",
+         "Police detain a man at the scene."), start=1))
+    for layout in (gallery, gallery.replace(" of 3 ", " of 3\n")):
+        article = clean_text(f"Abe shot\n\nAbe was shot while speaking.\n\n{layout}\n\nHe died later that day.\n",
+                             doc_id="d")
+        assert article.text == ("Abe was shot while speaking.\n\nAbe speaks moments before being shot in Nara on "
+                                "July 8.\n\nAbe lies on the ground, center.\n\nPolice detain a man at the scene.\n\n"
+                                "He died later that day."), article.text
+
+
 def test_html_uses_trafilatura_and_keeps_comments_apart() -> None:
     html = """<html><head><title>Dam opens | Daily News</title><meta property="og:site_name" content="Daily News">
     <meta name="date" content="2022-03-04"></head><body><nav>Home | World | Sport</nav>
