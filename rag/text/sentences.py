@@ -7,7 +7,7 @@ import re
 _ABBREVIATIONS = frozenset(
     """mr mrs ms dr prof st sr jr gen gov sen rep lt col capt sgt maj adm cmdr rev hon pres supt
     jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun
-    no nos vol fig figs p pp vs etc approx est dept univ inc ltd co corp plc llc bros ave blvd rd mt ft
+    no nos vol fig figs p pp v vs etc approx est dept univ inc ltd co corp plc llc bros ave blvd rd mt ft
     e.g i.e u.s u.k u.n u.s.a a.m p.m d.c""".split()
 )
 
@@ -39,6 +39,8 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     >>> t = "Mr. Smith left. He said: “No.” Then\\nA new line"
     >>> [t[s:e] for s, e in sentence_spans(t)]
     ['Mr. Smith left.', 'He said: “No.”', 'Then', 'A new line']
+    >>> [t[s:e] for t in ["The court overturned Roe v. Wade. It ruled 6-3."] for s, e in sentence_spans(t)]
+    ['The court overturned Roe v. Wade.', 'It ruled 6-3.']
     """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
