@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 _ABBREVIATIONS = frozenset(
-    """mr mrs ms dr prof st sr jr gen gov sen rep lt col capt sgt maj adm cmdr rev hon pres supt
+    """mr mrs ms dr prof st sr jr gen gov sen sens rep reps lt col capt sgt maj adm cmdr rev hon pres supt
     jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun
     no nos vol fig figs p pp v vs etc approx est dept univ inc ltd co corp plc llc bros ave blvd rd mt ft
     e.g i.e u.s u.k u.n u.s.a a.m p.m d.c""".split()
@@ -18,7 +18,7 @@ _NEXT_START_RE = re.compile(r"\s+([“\"‘'«(\[¿¡\-–—]?[\w])")
 
 
 def _is_abbreviation(text: str, dot_index: int) -> bool:
-    """True when the '.' at dot_index ends an abbreviation or an initial ("Mr.", "U.S.", "J.")."""
+    """True when the '.' at dot_index ends an abbreviation or initials ("Mr.", "U.S.", "J.", "George H.W. Bush")."""
     if text[dot_index] != ".":
         return False
     start = dot_index
@@ -29,8 +29,9 @@ def _is_abbreviation(text: str, dot_index: int) -> bool:
         return False
     if word in _ABBREVIATIONS:
         return True
-    # Single-letter initials ("J. K. Rowling"), but not a sentence ending in a one-letter word like "I."
-    return len(word) == 1 and text[start].isupper() and text[start] != "I"
+    # Initials ("J. K. Rowling", "H.W.", "P.O. Box"), but not a sentence ending in a one-letter word like "I."
+    letters = text[start:dot_index].split(".")
+    return all(len(x) == 1 and x.isupper() for x in letters) and letters != ["I"]
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -39,8 +40,9 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     >>> t = "Mr. Smith left. He said: “No.” Then\\nA new line"
     >>> [t[s:e] for s, e in sentence_spans(t)]
     ['Mr. Smith left.', 'He said: “No.”', 'Then', 'A new line']
-    >>> [t[s:e] for t in ["The court overturned Roe v. Wade. It ruled 6-3."] for s, e in sentence_spans(t)]
-    ['The court overturned Roe v. Wade.', 'It ruled 6-3.']
+    >>> [t[s:e] for t in ["Roe v. Wade fell. Reps. Jamie Raskin and George H.W. Bush wrote to P.O. Box 9. I did."]
+    ...  for s, e in sentence_spans(t)]
+    ['Roe v. Wade fell.', 'Reps. Jamie Raskin and George H.W. Bush wrote to P.O. Box 9.', 'I did.']
     """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
