@@ -71,6 +71,16 @@ _CAPTION_AGENCY_RE = re.compile(r"/\s(?:photo|фото|image|video)\b", re.IGNOR
 _GALLERY_MARK_RE = re.compile(r"\s*\bHide Caption \d+ of \d+\b")
 _GALLERY_LABEL = "Photos: "
 
+# A photo credit left after a caption: "... on Tuesday. Matthew Brown/AP", "... Robyn Beck/AFP/Getty Images A man
+# sits ...", "(Photo by Gado/Getty Images)": a name or an agency, then one or more "/" parts, the last an agency.
+_AGENCIES = ("Getty Images|Reuters|AP|AFP|EPA|EPA-EFE|Shutterstock|Sipa|Sipa USA|Bloomberg|ZUMA Wire|ZUMA|NurPhoto|"
+             "Polaris|Redux|Anadolu Agency|The New York Times|The Washington Post|USA TODAY|USA TODAY Sports|Imagn")
+_NAME = r"[A-Z][\w.'’-]*(?: [A-Z][\w.'’-]*){0,3}"
+_PHOTO_CREDIT_RE = re.compile(
+    rf"(?:(?<=[.!?”\"’)])\s+|^)(?:{_NAME})(?:/{_NAME}){{0,3}}/(?:{_AGENCIES})(?=\s|$)|\s*\(Photo by [^()\n]{{1,100}}\)",
+    re.MULTILINE,
+)
+
 _COMMENT_ITEM_RE = re.compile(r"^\s*\d{1,4}\.\s+")
 _SPACES_RE = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _SPACE_BEFORE_PUNCT_RE = re.compile(r" +([.,;:!?])(?= |$)")
@@ -139,6 +149,16 @@ def unroll_gallery(text: str) -> str:
         else:
             pieces += [part[:at].strip(), part[at + len(_GALLERY_LABEL):].strip()]
     return "\n\n".join(piece for piece in pieces if piece)
+
+
+def remove_photo_credits(text: str) -> str:
+    """Drop the photo credits captions leave in the text, after a sentence's end or alone on a line.
+
+    >>> remove_photo_credits("Crews cleared the road on Tuesday. Matthew Brown/AP\\n\\nThe park closed. "
+    ...                      "(Photo by Gado/Getty Images) Residents left. Robyn Beck/AFP/Getty Images A man sat.")
+    'Crews cleared the road on Tuesday.\\n\\nThe park closed. Residents left. A man sat.'
+    """
+    return _PHOTO_CREDIT_RE.sub("", text)
 
 
 def parse_credit(line: str) -> tuple[str, str] | None:
@@ -234,7 +254,7 @@ def clean_text(
             continue
         paragraphs.append(line)
         previous = line
-    cleaned = normalise(unroll_gallery("\n".join(paragraphs)))
+    cleaned = normalise(remove_photo_credits(unroll_gallery("\n".join(paragraphs))))
     if not cleaned.strip():
         raise IngestError("no article text left after cleaning")
     dated = article_date(published, url, page_date, text, credit_year)

@@ -88,6 +88,15 @@ def test_a_flattened_photo_gallery_becomes_its_captions() -> None:
                                 "He died later that day."), article.text
 
 
+def test_photo_credits_left_by_captions_are_dropped() -> None:
+    """A credit after a caption's end ("Matthew Brown/AP") or glued before the next caption, and "(Photo by ...)",
+    go; a slash in the prose and an agency named in a sentence stay."""
+    raw = ("Floods\n\nA creek flooded Red Lodge on Tuesday. Matthew Brown/AP\n\nRoads closed. Robyn Beck/AFP/Getty "
+           "Images A man sat on a bench. (Photo by Gado/Getty Images)\n\nThe and/or clause stays, as AP reported.\n")
+    assert clean_text(raw, doc_id="d").text == ("A creek flooded Red Lodge on Tuesday.\n\nRoads closed. A man sat on a "
+                                               "bench.\n\nThe and/or clause stays, as AP reported.")
+
+
 def test_html_uses_trafilatura_and_keeps_comments_apart() -> None:
     html = """<html><head><title>Dam opens | Daily News</title><meta property="og:site_name" content="Daily News">
     <meta name="date" content="2022-03-04"></head><body><nav>Home | World | Sport</nav>
