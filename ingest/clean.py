@@ -161,6 +161,21 @@ def remove_photo_credits(text: str) -> str:
     return _PHOTO_CREDIT_RE.sub("", text)
 
 
+def url_host(url: str) -> str:
+    """The site a URL is on, as an article's source when nothing else names one ("" for no URL).
+
+    >>> url_host("https://www.cnn.com/2022/07/08/asia/abe/index.html"), url_host("")
+    ('cnn.com', '')
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url.strip()).hostname or ""
+    except ValueError:  # a malformed URL ("http://[::1")
+        return ""
+    return host.removeprefix("www.")
+
+
 def parse_credit(line: str) -> tuple[str, str] | None:
     """("UNIAN", "2022") for "(C)UNIAN 2022"; None when the line is not a credit line."""
     m = _CREDIT_RE.match(line.strip())
@@ -210,7 +225,8 @@ def clean_text(
     """Plain text -> Article. The first short line becomes the title unless one is given.
 
     `published` is the record's own date (any form ingest.dates.parse_date reads), `page_date` what the page's
-    markup says; the article's date is the first trusted one of those, the URL's and a dateline's."""
+    markup says; the article's date is the first trusted one of those, the URL's and a dateline's. The source is
+    `source`, else a credit line's ("(C)UNIAN 2022"), else the URL's site ("cnn.com")."""
     text = normalise(raw)
     lines = text.split("\n")
     if find_title and not title:
@@ -262,7 +278,7 @@ def clean_text(
         id=doc_id,
         text=cleaned,
         title=title.strip(),
-        source=source.strip(),
+        source=source.strip() or url_host(url),
         published=dated.published,
         published_source=dated.source,
         url=url.strip(),

@@ -40,8 +40,9 @@ from rag.index.leads import LEAD_CHARS, encode_leads
 from rag.index.writer import IndexWriter
 from rag.types import Article, Chunk, IngestReport, SkippedFile, published_day
 
-# Bump when cleaning changes, so unchanged files are re-read. 2: dates from URLs, pages and datelines.
-CLEANER_VERSION = "2"
+# Bump when cleaning changes, so unchanged files are re-read. 2: dates from URLs, pages and datelines. 3: photo
+# galleries unrolled, photo credits dropped, sentences no longer cut after "v.", "Reps.", "Sens." or "H.W." (chunks).
+CLEANER_VERSION = "3"
 _META_KEYS = ("doc_id", "title", "source", "published", "published_day", "chunk_index", "doc_hash")
 
 

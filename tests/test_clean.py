@@ -97,6 +97,16 @@ def test_photo_credits_left_by_captions_are_dropped() -> None:
                                                "bench.\n\nThe and/or clause stays, as AP reported.")
 
 
+def test_the_source_falls_back_to_the_urls_site() -> None:
+    """A record that names no source (RealTime QA's pages) takes its URL's site, so sources can be listed and
+    filtered; a given source or a credit line wins."""
+    url = "https://www.cnn.com/2022/07/08/asia/abe/index.html"
+    assert clean_text("The mayor spoke.\n", doc_id="d", url=url).source == "cnn.com"
+    assert clean_text("The mayor spoke.\n", doc_id="d", url=url, source="CNN").source == "CNN"
+    assert clean_text("The mayor spoke.\n(C)UNIAN 2022\n", doc_id="d", url=url).source == "UNIAN"
+    assert clean_text("The mayor spoke.\n", doc_id="d").source == ""
+
+
 def test_html_uses_trafilatura_and_keeps_comments_apart() -> None:
     html = """<html><head><title>Dam opens | Daily News</title><meta property="og:site_name" content="Daily News">
     <meta name="date" content="2022-03-04"></head><body><nav>Home | World | Sport</nav>
