@@ -44,6 +44,11 @@ _BOILERPLATE_LINES = [
     r"(comments?|responses?|replies) \(\d+\)",
 ]
 _BOILERPLATE_RE = re.compile(r"^(?:" + "|".join(_BOILERPLATE_LINES) + r")$", re.IGNORECASE)
+# A newsletter or subscription promo on a line of its own: a call to sign up or subscribe, and what to ("Get CNN
+# Health's weekly newsletter Sign up here …", "Support local journalism. Subscribe to azcentral.com today.").
+_PROMO_RE = re.compile(r"\b(?:sign(?:ing)? up|subscribe)\b.*?(?:\bnewsletters?\b|\binbox(?:es)?\b|\bhere\s*[.!)\]]*$|"
+                       r"\.com\b)|\bnewsletters?\b.*?\b(?:sign(?:ing)? up|subscribe)\b", re.IGNORECASE)
+_MAX_PROMO_CHARS = 300
 
 # Lines that open the comment section: everything after is reader comments or furniture.
 _COMMENTS_START_RE = re.compile(
@@ -108,8 +113,20 @@ def normalise(text: str) -> str:
 
 
 def is_boilerplate(line: str) -> bool:
+    """Web furniture on a line of its own: a widget, a cookie banner, a newsletter promo.
+
+    >>> is_boilerplate("Get CNN Health's weekly newsletter Sign up here to get The Results Are In every Tuesday.")
+    True
+    >>> is_boilerplate("Lopez confirmed their wedding in her newsletter Sunday."), is_boilerplate("Share this:")
+    (False, True)
+    >>> is_boilerplate("Voters can sign up here until Friday."), is_boilerplate("Users can subscribe to it today.")
+    (False, False)
+    """
     stripped = line.strip()
-    return bool(stripped) and len(stripped) <= 400 and bool(_BOILERPLATE_RE.match(stripped))
+    if not stripped:
+        return False
+    return (len(stripped) <= 400 and bool(_BOILERPLATE_RE.match(stripped))) or (
+        len(stripped) <= _MAX_PROMO_CHARS and bool(_PROMO_RE.search(stripped)))
 
 
 def remove_captions(paragraph: str) -> str:

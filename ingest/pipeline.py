@@ -41,7 +41,8 @@ from rag.index.writer import IndexWriter
 from rag.types import Article, Chunk, IngestReport, SkippedFile, published_day
 
 # Bump when cleaning changes, so unchanged files are re-read. 2: dates from URLs, pages and datelines. 3: photo
-# galleries unrolled, photo credits dropped, sentences no longer cut after "v.", "Reps.", "Sens." or "H.W." (chunks).
+# galleries unrolled, photo credits and newsletter promos dropped, sentences no longer cut after "v.", "Reps.",
+# "Sens." or "H.W." (chunks).
 CLEANER_VERSION = "3"
 _META_KEYS = ("doc_id", "title", "source", "published", "published_day", "chunk_index", "doc_hash")
 

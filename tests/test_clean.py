@@ -107,6 +107,14 @@ def test_the_source_falls_back_to_the_urls_site() -> None:
     assert clean_text("The mayor spoke.\n", doc_id="d").source == ""
 
 
+def test_newsletter_promos_on_lines_of_their_own_are_dropped() -> None:
+    raw = ("Heat wave\n\nTemperatures reached 40C on Tuesday.\nGet CNN Health's weekly newsletter Sign up here to get "
+           "The Results Are In every Tuesday.\nSPORTS NEWSLETTER:Sign up now to get daily updates sent to your inbox\n"
+           "Residents can sign up for cooling centres until Friday, officials said.\n")
+    assert clean_text(raw, doc_id="d").text == ("Temperatures reached 40C on Tuesday.\nResidents can sign up for cooling "
+                                               "centres until Friday, officials said.")
+
+
 def test_html_uses_trafilatura_and_keeps_comments_apart() -> None:
     html = """<html><head><title>Dam opens | Daily News</title><meta property="og:site_name" content="Daily News">
     <meta name="date" content="2022-03-04"></head><body><nav>Home | World | Sport</nav>
