@@ -371,12 +371,13 @@ def _period(frame: TimeFrame | None, answer: Answer) -> str:
     """The period the answer drew on, when the question named one and the answer cites a dated article; when no
     cited article is of that period (the period is preferred, not required: "the new prime minister" may only be
     in older articles), it says so and gives their dates."""
-    if frame is None or answer.abstained or not any(c.published for c in answer.citations):
-        return ""
+    if frame is None or not frame.describe() or answer.abstained or not any(c.published for c in answer.citations):
+        return ""  # describe() is "" when the question named no period
+    described = frame.describe()
     dated = sorted({c.published for c in answer.citations if c.published})
     if any(frame.days_outside(d) == 0 for d in dated):
-        return frame.describe()
-    return f"{frame.describe()}; none cited is from then: {', '.join(dated)}"
+        return described
+    return f"{described}; none cited is from then: {', '.join(dated)}"
 
 
 def make_reader(settings: Settings, ranker: SentenceRanker) -> Reader:

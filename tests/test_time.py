@@ -148,6 +148,8 @@ def test_the_period_says_when_no_cited_article_is_from_it(archive: Assistant) ->
     assert answer.period.startswith(prefix), answer.period
     cited = sorted({c.published for c in answer.citations})
     assert "2022-01-10" in cited and answer.period == prefix + ", ".join(cited)
+    # A question that names no period gets no note, wherever its articles fall.
+    assert archive.ask("Which film won best drama at the Golden Globes?", filters=Filters(as_of="2022-06-15")).period == ""
     # Asked within that week's reach, the period is named alone.
     assert archive.ask("Which film won best drama at the Golden Globes this week?",
                        filters=Filters(as_of="2022-01-12")).period == "this week: articles of 2022-01-05 to 2022-01-12"
