@@ -15,6 +15,13 @@ _ABBREVIATIONS = frozenset(
 # a punctuation run, and possessive: a run of 50,000 dots is one linear scan, not a quadratic backtrack.
 _END_RE = re.compile(r"(?<![.!?…])[.!?…]++[”\"’'»)\]]*+(?=\s)")
 _NEXT_START_RE = re.compile(r"\s+([“\"‘'«(\[¿¡\-–—]?[\w])")
+# A dateline opening a paragraph is a span of its own, so no quote or short answer starts with it: "(CNN) ",
+# "New York (CNN Business) ", "LONDON (AP) — ", "GARDINER, Mont. – ", "WASHINGTON — ". Only when a sentence follows.
+_DATELINE_RE = re.compile(
+    r"(?:(?:[A-Z][A-Za-z.'’ -]{0,30}?\s)?\((?:CNN|AP|Reuters|AFP)(?: Business| Sport| Travel| Style)?\)(?:\s*[—–-])?\s+"
+    r"|[A-Z][A-Z.'’ -]{2,40}(?:, [A-Z][a-z]{1,5}\.(?: [A-Z][a-z]{1,5}\.)?)?\s+[—–-]\s+)"
+    r"(?=[“\"‘'(]?[A-Z0-9])"
+)
 
 
 def _is_abbreviation(text: str, dot_index: int) -> bool:
@@ -43,6 +50,9 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     >>> [t[s:e] for t in ["Roe v. Wade fell. Reps. Jamie Raskin and George H.W. Bush wrote to P.O. Box 9. I did."]
     ...  for s, e in sentence_spans(t)]
     ['Roe v. Wade fell.', 'Reps. Jamie Raskin and George H.W. Bush wrote to P.O. Box 9.', 'I did.']
+    >>> t = "GARDINER, Mont. – Yellowstone closed. More rain fell.\\nLondon (CNN) Rain fell.\\nTHE END – for now"
+    >>> [t[s:e] for s, e in sentence_spans(t)]
+    ['GARDINER, Mont. –', 'Yellowstone closed.', 'More rain fell.', 'London (CNN)', 'Rain fell.', 'THE END – for now']
     """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
@@ -57,6 +67,12 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
 
 
 def _split_line(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    dateline = _DATELINE_RE.match(text, start, end)
+    if dateline and dateline.end() < end:
+        _append_trimmed(text, start, dateline.end(), spans)
+        start = dateline.end()
     sent_start = start
     for m in _END_RE.finditer(text, start, end):
         nxt = _NEXT_START_RE.match(text, m.end(), end)
