@@ -53,6 +53,9 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     >>> t = "GARDINER, Mont. – Yellowstone closed. More rain fell.\\nLondon (CNN) Rain fell.\\nTHE END – for now"
     >>> [t[s:e] for s, e in sentence_spans(t)]
     ['GARDINER, Mont. –', 'Yellowstone closed.', 'More rain fell.', 'London (CNN)', 'Rain fell.', 'THE END – for now']
+    >>> t = "It rained. NATO – The alliance met."  # a window from the second sentence splits it as the whole text does
+    >>> [t[s:e] for s, e in sentence_spans(t, 11)] == [t[s:e] for s, e in sentence_spans(t)][1:]
+    True
     """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
@@ -67,12 +70,13 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
 
 
 def _split_line(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
-    while start < end and text[start].isspace():
-        start += 1
-    dateline = _DATELINE_RE.match(text, start, end)
-    if dateline and dateline.end() < end:
-        _append_trimmed(text, start, dateline.end(), spans)
-        start = dateline.end()
+    if start == 0 or text[start - 1] == "\n":  # a paragraph's start, not a window's inside one: the same spans
+        while start < end and text[start].isspace():
+            start += 1
+        dateline = _DATELINE_RE.match(text, start, end)
+        if dateline and dateline.end() < end:
+            _append_trimmed(text, start, dateline.end(), spans)
+            start = dateline.end()
     sent_start = start
     for m in _END_RE.finditer(text, start, end):
         nxt = _NEXT_START_RE.match(text, m.end(), end)
