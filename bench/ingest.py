@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _median(results: Any) -> dict[str, Any]:
+def _median(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """One result of several runs: the median ingest time, the largest peak RSS, the rest of the first run."""
-    results = list(results)
-    return {**results[0], "seconds": statistics.median(r["seconds"] for r in results),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in results)}
+    runs = list(results)
+    return {**runs[0], "seconds": statistics.median(r["seconds"] for r in runs),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
 
 
 if __name__ == "__main__":

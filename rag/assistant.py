@@ -371,8 +371,8 @@ def _period(frame: TimeFrame | None, answer: Answer) -> str:
     """The period the answer drew on, when the question named one and the answer cites a dated article; when no
     cited article is of that period (the period is preferred, not required: "the new prime minister" may only be
     in older articles), it says so and gives their dates."""
-    if frame is None or not frame.describe() or answer.abstained or not any(c.published for c in answer.citations):
-        return ""  # describe() is "" when the question named no period
+    if frame is None or not frame.kind or answer.abstained or not any(c.published for c in answer.citations):
+        return ""  # no kind: the question named no period (describe() is "")
     described = frame.describe()
     dated = sorted({c.published for c in answer.citations if c.published})
     if any(frame.days_outside(d) == 0 for d in dated):
