@@ -21,7 +21,7 @@ from rag.reading.lexical import LexicalReader
 from rag.reading.pairs import MAX_TOKENS, encode_pair
 from rag.reading.rerank import Candidate
 from rag.reading.spans import SpanModel, default_span_dir
-from rag.reading.trained import ONNX_FILE, ModelShape, OnnxReaderModel, TrainedReader, default_model_dir
+from rag.reading.trained import ONNX_FILE, ModelShape, OnnxReaderModel, TrainedReader, default_model_dir, span_text
 from rag.text.sentences import sentence_spans
 from rag.types import Article, Passage
 
@@ -55,6 +55,25 @@ def test_short_answers_come_from_the_span_head_by_default(seed_assistant) -> Non
     with Assistant(index_dir=seed_assistant.settings.index_dir, short_answers="patterns") as patterns:
         assert patterns.reader.spans is None
         assert patterns.ask("On which TV channel did Ruslan Osipenko speak?").short_answer == ""
+
+
+@pytest.mark.parametrize(("sentence", "span", "question", "expected"), [
+    # a name the question holds, beside its description, is dropped: the description is the answer
+    ("Said international expert Ruslan Osipenko.", "international expert Ruslan Osipenko", "Who is Ruslan Osipenko?",
+     "international expert"),
+    ("Ruslan Osipenko, an expert, spoke.", "Ruslan Osipenko, an expert", "Who is Ruslan Osipenko?", "an expert"),
+    # the question's other words stay: a name is not cut, a head noun not dropped
+    ("It was found by Arthur H. Compton in 1923.", "Arthur H. Compton", "Who discovered the Compton Effect?",
+     "Arthur H. Compton"),
+    ("Then compound engines spread.", "compound engines", "What type of engines spread?", "compound engines"),
+    ("The park is Yellowstone National Park.", "Yellowstone National Park", "Which national park flooded?",
+     "Yellowstone National Park"),
+    # words the question itself holds are no answer
+    ("The Compton Effect was named.", "Compton Effect", "Who discovered the Compton Effect?", ""),
+])
+def test_the_short_answer_keeps_the_spans_words_but_a_described_name(sentence, span, question, expected) -> None:
+    start = sentence.index(span)
+    assert span_text(sentence, start, start + len(span), question) == expected
 
 
 def test_the_committed_short_answer_model_is_small_int8_and_documented() -> None:
