@@ -42,6 +42,12 @@ _BOILERPLATE_LINES = [
     r"(accept|reject|allow|manage) (all )?(cookies|cookie settings|preferences)",
     r".{0,200}\b(we use cookies|this (web)?site uses cookies|cookie (policy|settings|preferences))\b.{0,200}",
     r"(comments?|responses?|replies) \(\d+\)",
+    # A link to another story under a label ("More:Breonna Taylor was briefly alive…", "READ: …", "ALSO READ: …"):
+    # another article's headline, not this one's text, and often of another day.
+    r"(read more|read|more|related|see also|also read|also|watch|listen|complete coverage|opinion)\s*:\s*\S.{0,250}",
+    # The byline's furniture: contributors, and how to reach or follow the reporter.
+    r"contributing:\s*\S.{0,300}",
+    r"(reach|contact|follow)\b.{0,200}(@\w|\btwitter\b).{0,200}",
 ]
 _BOILERPLATE_RE = re.compile(r"^(?:" + "|".join(_BOILERPLATE_LINES) + r")$", re.IGNORECASE)
 # A newsletter or subscription promo on a line of its own: a call to sign up or subscribe, and what to ("Get CNN
@@ -113,13 +119,22 @@ def normalise(text: str) -> str:
 
 
 def is_boilerplate(line: str) -> bool:
-    """Web furniture on a line of its own: a widget, a cookie banner, a newsletter promo.
+    """Web furniture on a line of its own: a widget, a cookie banner, a newsletter promo, a labelled link to another
+    story, a reporter's contact line.
 
     >>> is_boilerplate("Get CNN Health's weekly newsletter Sign up here to get The Results Are In every Tuesday.")
     True
     >>> is_boilerplate("Lopez confirmed their wedding in her newsletter Sunday."), is_boilerplate("Share this:")
     (False, True)
     >>> is_boilerplate("Voters can sign up here until Friday."), is_boilerplate("Users can subscribe to it today.")
+    (False, False)
+    >>> is_boilerplate("More:Breonna Taylor was briefly alive after police shot her"), is_boilerplate("OPINION: College sports has become a proxy war")
+    (True, True)
+    >>> is_boilerplate("More than 40,000 people filed for unemployment."), is_boilerplate("Read the report: it is long.")
+    (False, False)
+    >>> is_boilerplate("Reach Kirby Adams at kadams@courier-journal.com"), is_boilerplate("Contributing: Mike Snider")
+    (True, True)
+    >>> is_boilerplate("Contact tracing has slowed, officials said."), is_boilerplate("Follow the money, he said.")
     (False, False)
     """
     stripped = line.strip()

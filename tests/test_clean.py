@@ -115,6 +115,16 @@ def test_newsletter_promos_on_lines_of_their_own_are_dropped() -> None:
                                                "centres until Friday, officials said.")
 
 
+def test_links_to_other_stories_and_reporters_contact_lines_are_dropped() -> None:
+    """USA TODAY network pages put other stories' headlines under a label between paragraphs, and end with the
+    reporter's contact line: neither is this article's text, and a headline of another day must not be cited."""
+    raw = ("Flood relief\n\nThe governor asked for federal aid on Monday.\nMore:Beshear announces investigation into "
+           "LMPD shooting\nALSO READ: How Each State Got Its Shape\nMore than 40 counties were affected, he said.\n"
+           "Contributing: The Associated Press\nReach Kirby Adams at kadams@courier-journal.com\n")
+    assert clean_text(raw, doc_id="d").text == ("The governor asked for federal aid on Monday.\nMore than 40 counties "
+                                               "were affected, he said.")
+
+
 def test_html_uses_trafilatura_and_keeps_comments_apart() -> None:
     html = """<html><head><title>Dam opens | Daily News</title><meta property="og:site_name" content="Daily News">
     <meta name="date" content="2022-03-04"></head><body><nav>Home | World | Sport</nav>
