@@ -82,6 +82,12 @@ _CAPTION_AGENCY_RE = re.compile(r"/\s(?:photo|фото|image|video)\b", re.IGNOR
 _GALLERY_MARK_RE = re.compile(r"\s*\bHide Caption \d+ of \d+\b")
 _GALLERY_LABEL = "Photos: "
 
+# CNN's video player flattened into the text: "JUST WATCHED <title> Replay More Videos ... MUST WATCH <title> 02:29".
+_VIDEO_PLAYER_RE = re.compile(
+    r"[ \t]*\bJUST WATCHED (?P<title>[^\n]{1,300}?) Replay More Videos (?:\.\.\.|…) MUST WATCH (?P=title) \d{1,2}:\d{2}\b[ \t]*")
+# A list bullet glyph opening a line ("►The UK said …"): layout, not text.
+_BULLET_RE = re.compile(r"^[►▶•▪■◆][ \t]*", re.MULTILINE)
+
 # A photo credit left after a caption: "... on Tuesday. Matthew Brown/AP", "... Robyn Beck/AFP/Getty Images A man
 # sits ...", "(Photo by Gado/Getty Images)": a name or an agency, then one or more "/" parts, the last an agency.
 _AGENCIES = ("Getty Images|Reuters|AP|AFP|EPA|EPA-EFE|Shutterstock|Sipa|Sipa USA|Bloomberg|ZUMA Wire|ZUMA|NurPhoto|"
@@ -181,6 +187,16 @@ def unroll_gallery(text: str) -> str:
         else:
             pieces += [part[:at].strip(), part[at + len(_GALLERY_LABEL):].strip()]
     return "\n\n".join(piece for piece in pieces if piece)
+
+
+def remove_video_players(text: str) -> str:
+    """Drop a video player's text (its title twice, "Replay More Videos", a running time) and list bullets' glyphs.
+
+    >>> remove_video_players("It rained.\\nJUST WATCHED Heat dome bakes Southeast Replay More Videos ... MUST WATCH "
+    ...                      "Heat dome bakes Southeast 02:19\\n\u25baThe river rose.")
+    'It rained.\\n\\nThe river rose.'
+    """
+    return _BULLET_RE.sub("", _VIDEO_PLAYER_RE.sub("", text))
 
 
 def remove_photo_credits(text: str) -> str:
@@ -302,7 +318,7 @@ def clean_text(
             continue
         paragraphs.append(line)
         previous = line
-    cleaned = normalise(remove_photo_credits(unroll_gallery("\n".join(paragraphs))))
+    cleaned = normalise(remove_photo_credits(unroll_gallery(remove_video_players("\n".join(paragraphs)))))
     if not cleaned.strip():
         raise IngestError("no article text left after cleaning")
     dated = article_date(published, url, page_date, text, credit_year)

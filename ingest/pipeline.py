@@ -43,8 +43,8 @@ from rag.types import Article, Chunk, IngestReport, SkippedFile, published_day
 # Bump when cleaning changes, so unchanged files are re-read. 2: dates from URLs, pages and datelines. 3: photo
 # galleries unrolled, photo credits and newsletter promos dropped, sentences no longer cut after "v.", "Reps.",
 # "Sens." or "H.W.", a paragraph's dateline its own span (chunks). 4: labelled links to other stories ("More:…")
-# and reporters' contact and contributor lines dropped.
-CLEANER_VERSION = "4"
+# and reporters' contact and contributor lines dropped. 5: CNN's video player text and list bullets' glyphs dropped.
+CLEANER_VERSION = "5"
 _META_KEYS = ("doc_id", "title", "source", "published", "published_day", "chunk_index", "doc_hash")
 
 

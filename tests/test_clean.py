@@ -125,6 +125,16 @@ def test_links_to_other_stories_and_reporters_contact_lines_are_dropped() -> Non
                                                "were affected, he said.")
 
 
+def test_a_flattened_video_player_and_bullet_glyphs_are_dropped() -> None:
+    """CNN pages carry their video player's text ("JUST WATCHED <title> Replay More Videos ... MUST WATCH <title>
+    02:29"), which a quote must never be; a list's "►" glyphs are layout, and its items stay."""
+    raw = ("Griner in court\n\nGriner pleaded guilty on Thursday.\nJUST WATCHED Hear Brittney Griner plead guilty "
+           "Replay More Videos ... MUST WATCH Hear Brittney Griner plead guilty 02:29\n►The UK said Johnson was in Kyiv."
+           "\n► Prices rose.\nThe hearing resumes next week.\n")
+    assert clean_text(raw, doc_id="d").text == ("Griner pleaded guilty on Thursday.\n\nThe UK said Johnson was in "
+                                               "Kyiv.\nPrices rose.\nThe hearing resumes next week.")
+
+
 def test_html_uses_trafilatura_and_keeps_comments_apart() -> None:
     html = """<html><head><title>Dam opens | Daily News</title><meta property="og:site_name" content="Daily News">
     <meta name="date" content="2022-03-04"></head><body><nav>Home | World | Sport</nav>
