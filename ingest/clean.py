@@ -397,7 +397,8 @@ def clean_markdown(raw: str, *, doc_id: str, path: str = "") -> Article:
 
 
 def _site_name(found: str, url: str, fallback: str) -> str:
-    """The page's site name, unless it is only the URL's host (trafilatura's guess) and a feed named it."""
+    """The page's site name, unless it is only the URL's host (trafilatura's guess, with the port it names: not
+    `url_host`) and a feed named it."""
     from urllib.parse import urlsplit
 
     host = urlsplit(url).netloc.lower()

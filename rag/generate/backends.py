@@ -46,12 +46,13 @@ def make_llm(settings: Settings) -> Any:
         return Ollama(model=s.llm_model, base_url=s.llm_base_url or OLLAMA_URL, request_timeout=s.llm_timeout_s,
                       temperature=s.llm_temperature, context_window=s.llm_context_window)
     if s.answer_backend == "llama-cpp":
+        # The model file first: a wrong path is said whether or not the extra is installed yet.
+        if not s.llm_model or not Path(s.llm_model).is_file():
+            raise ConfigError(f"the llama-cpp backend needs RAG_LLM_MODEL set to a GGUF file, got {s.llm_model!r}")
         try:
             from llama_index.llms.llama_cpp import LlamaCPP
         except ImportError as exc:
             raise ConfigError("the llama-cpp backend needs the local-llm extra: pip install -e '.[local-llm]'") from exc
-        if not s.llm_model or not Path(s.llm_model).is_file():
-            raise ConfigError(f"the llama-cpp backend needs RAG_LLM_MODEL set to a GGUF file, got {s.llm_model!r}")
         try:
             return LlamaCPP(model_path=s.llm_model, temperature=max(s.llm_temperature, 0.01),
                             max_new_tokens=s.llm_max_tokens, context_window=s.llm_context_window, verbose=False)
