@@ -68,6 +68,8 @@ def test_short_answers_come_from_the_span_head_by_default(seed_assistant) -> Non
     ("Then compound engines spread.", "compound engines", "What type of engines spread?", "compound engines"),
     ("The park is Yellowstone National Park.", "Yellowstone National Park", "Which national park flooded?",
      "Yellowstone National Park"),
+    ("It rests on the Treaty on European Union.", "Treaty on European Union", "What is a source of European Union law?",
+     "Treaty on European Union"),
     # words the question itself holds are no answer
     ("The Compton Effect was named.", "Compton Effect", "Who discovered the Compton Effect?", ""),
 ])

@@ -175,6 +175,8 @@ def sentence_scores(logit: float, start: np.ndarray, end: np.ndarray, first: int
 
 
 _EDGE = " ,.;:"
+# Lower-case words inside a name ("Treaty on European Union", "Bank of England"): beside one, a name goes on.
+_NAME_LINKS = frozenset({"of", "on", "for", "and", "the", "de", "du", "la", "le", "von", "van", "der", "al", "bin"})
 
 
 def span_text(sentence: str, start_char: int, end_char: int, question: str) -> str:
@@ -193,6 +195,8 @@ def span_text(sentence: str, start_char: int, end_char: int, question: str) -> s
     ('An expert', '')
     >>> span_text("the Rhine Valley is", 4, 16, "What is the alpine valley known as?")
     'Rhine Valley'
+    >>> span_text("the Treaty on European Union", 4, 28, "What is a source of European Union law?")
+    'Treaty on European Union'
     """
     if not 0 <= start_char < end_char:
         return ""
@@ -214,7 +218,8 @@ def span_text(sentence: str, start_char: int, end_char: int, question: str) -> s
         while asked_run < len(edge_first) and (bare(edge_first[asked_run]) in asked or not bare(edge_first[asked_run])):
             asked_run += 1
         run, rest = edge_first[:asked_run], edge_first[asked_run:]
-        if rest and run and all(capitalised(w) for w in run if bare(w)) and not capitalised(rest[0]):
+        if rest and run and all(capitalised(w) for w in run if bare(w)) and not capitalised(rest[0]) \
+                and bare(rest[0]) not in _NAME_LINKS:
             return rest
         return edge_first
 
