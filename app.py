@@ -76,9 +76,14 @@ def _problem(exc: Exception) -> str:
 
 # -- formatting ----------------------------------------------------------------------------------------------
 def _escape(text: str) -> str:
-    """Article text shown as text: no tag in it can render or run, no Markdown in it can format."""
-    text = html.escape(text, quote=True)
-    return re.sub(r"([\\`*_{}\[\]#|~])", r"\\\1", text)
+    """Article text shown as text: no tag in it can render or run, no Markdown in it can format. Markdown's
+    characters are escaped first: escaped after, the "#" of the entity html.escape writes for an apostrophe
+    ("&#x27;") was escaped too, and every "Japan's" showed as "Japan&#x27;s".
+
+    >>> _escape("Japan's <b>#1</b> [1]")
+    'Japan&#x27;s &lt;b&gt;\\\\#1&lt;/b&gt; \\\\[1\\\\]'
+    """
+    return html.escape(re.sub(r"([\\`*_{}\[\]#|~])", r"\\\1", text), quote=True)
 
 
 def _message_text(content: Any) -> str:

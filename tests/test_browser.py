@@ -35,7 +35,8 @@ HOSTILE_JSONL = json.dumps({
     "id": "ferry-1", "title": "<script>window.__xss='title2'</script>Ferry report",
     "source": "<img src=x onerror=\"window.__xss='source'\">Coast Post", "url": "javascript:window.__xss='url'",
     "published": "2022-03-01",
-    "text": "The ferry port of Kirkenes counted 17 ferries in March. The port authority said traffic had doubled.",
+    "text": "The ferry port of Kirkenes counted 17 ferries in March, the port's \"busiest\" month for R&D crews. "
+            "The port authority said traffic had doubled.",
 })
 NEW_ARTICLE = (
     "Tromsø lantern festival draws record crowd\n\n"
@@ -236,6 +237,9 @@ def test_article_html_never_runs(page: Any) -> None:
 def test_hostile_title_source_and_url_are_inert(page: Any) -> None:
     reply = ask(page, "How many ferries did the port of Kirkenes count?")
     assert "17 ferries" in reply.inner_text()
+    # Escaped, yet shown as written: an apostrophe, quotes and an ampersand, never their HTML entities.
+    assert 'the port\'s "busiest" month for R&D crews' in reply.inner_text()
+    assert "&#x27;" not in reply.inner_text() and "&quot;" not in reply.inner_text() and "&amp;" not in reply.inner_text()
     reply.locator('a[href^="#src-"]').first.click()
     card = page.locator("#source-panel .source-card:visible")
     card.wait_for(timeout=5_000)
