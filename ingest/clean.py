@@ -45,9 +45,10 @@ _BOILERPLATE_LINES = [
     # A link to another story under a label ("More:Breonna Taylor was briefly alive…", "READ: …", "ALSO READ: …"):
     # another article's headline, not this one's text, and often of another day.
     r"(read more|read|more|related|see also|also read|also|watch|listen|complete coverage|opinion)\s*:\s*\S.{0,250}",
-    # The byline's furniture: contributors, and how to reach or follow the reporter.
+    # The byline's furniture: contributors, and how to reach or follow the reporter (an address or a handle).
     r"contributing:\s*\S.{0,300}",
-    r"(reach|contact|follow)\b.{0,200}(@\w|\btwitter\b).{0,200}",
+    r"(reach|contact|follow)\b.{0,200}@\w.{0,200}",
+    r"follow .{1,80} on (twitter|facebook|instagram)\b.{0,120}",
 ]
 _BOILERPLATE_RE = re.compile(r"^(?:" + "|".join(_BOILERPLATE_LINES) + r")$", re.IGNORECASE)
 # A newsletter or subscription promo on a line of its own: a call to sign up or subscribe, and what to ("Get CNN
@@ -142,6 +143,10 @@ def is_boilerplate(line: str) -> bool:
     (True, True)
     >>> is_boilerplate("Contact tracing has slowed, officials said."), is_boilerplate("Follow the money, he said.")
     (False, False)
+    >>> is_boilerplate("Contact with the crew was lost, the navy said on Twitter.")
+    False
+    >>> is_boilerplate("Follow AP Hockey Writer Stephen Whyno on Twitter at https://twitter.com/SWhyno")
+    True
     """
     stripped = line.strip()
     if not stripped:

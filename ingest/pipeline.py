@@ -44,7 +44,8 @@ from rag.types import Article, Chunk, IngestReport, SkippedFile, published_day
 # galleries unrolled, photo credits and newsletter promos dropped, sentences no longer cut after "v.", "Reps.",
 # "Sens." or "H.W.", a paragraph's dateline its own span (chunks). 4: labelled links to other stories ("More:…")
 # and reporters' contact and contributor lines dropped. 5: CNN's video player text and list bullets' glyphs dropped.
-CLEANER_VERSION = "5"
+# 6: a contact line needs an address or a handle; "Follow <reporter> on Twitter" lines dropped.
+CLEANER_VERSION = "6"
 _META_KEYS = ("doc_id", "title", "source", "published", "published_day", "chunk_index", "doc_hash")
 
 
