@@ -260,3 +260,23 @@ def test_keyword_search_leaves_out_words_too_common_to_score(tmp_path: Path) -> 
         assert catalog.chunk_count() == 41 and other.chunk_count() == 41
         assert catalog.document_frequencies(["ferry"]) == ({"ferry": 1}, 41) == other.document_frequencies(["ferry"])
         other.close()
+
+
+def test_a_follow_up_of_a_follow_up_keeps_the_conversations_topic() -> None:
+    """"What did Biden say about it?" after "Which justice wrote it?" after "What did the Supreme Court rule this
+    week?": the topic is two questions back, so the previous question is itself made standalone first; questions
+    that stand alone end the chain, and it reaches back over at most MAX_FOLLOW_UP_TURNS questions."""
+    from rag.retrieve.hybrid import MAX_FOLLOW_UP_TURNS, standalone_query
+
+    history = [("What did the Supreme Court rule this week?", "It struck down a gun law."),
+               ("Which justice wrote it?", "Justice Alito.")]
+    assert standalone_query("What did Biden say about it?", history) == (
+        "What did the Supreme Court rule this week? Which justice wrote it? What did Biden say about it?")
+    assert standalone_query("Who requested CSTO troops?", history) == "Who requested CSTO troops?"
+    # A question that stands alone ends the chain ("this week" names a time, not something said before).
+    assert standalone_query("Why?", [("Who is Ruslan Osipenko?", "An expert."), *history]) == (
+        "What did the Supreme Court rule this week? Which justice wrote it? Why?")
+    assert standalone_query("Who headed it?", [("Who is Ruslan Osipenko?", ""), ("Who requested CSTO troops?", "")]
+                            ) == "Who requested CSTO troops? Who headed it?"
+    chain = [(f"And then what happened to it {i}?", "") for i in range(6)]
+    assert standalone_query("Why?", chain).count("?") == MAX_FOLLOW_UP_TURNS

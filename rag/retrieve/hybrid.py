@@ -23,6 +23,9 @@ _ANAPHORA = frozenset(
     "he she him her his hers they them their theirs it its this that these those there then such "
     "former latter same".split()
 )
+_TIME_DEICTIC = re.compile(r"\b(?:this|that|these|those)\s+(?:week|weekend|month|year|morning|afternoon|evening|night|"
+                           r"summer|winter|spring|autumn|fall|season|time)s?\b", re.IGNORECASE)
+MAX_FOLLOW_UP_TURNS = 3  # the questions a follow-up's query may reach back over, itself included
 _OVERFETCH = 2  # Chroma may hold vectors of an interrupted ingest that the catalog does not serve
 # With filters, this many (or twice the chunks wanted, if more) unfiltered nearest chunks are checked against
 # them first: Chroma's filtered search scans the metadata (65 ms on a 13k-chunk index, against 2 ms unfiltered),
@@ -41,25 +44,39 @@ RECENCY_RRF_WEIGHT = 0.032
 LEAD_RRF_WEIGHT = 1.0
 
 
-def standalone_query(question: str, history: Sequence[tuple[str, str]] = ()) -> str:
+def standalone_query(question: str, history: Sequence[tuple[str, str]] = (), max_turns: int = MAX_FOLLOW_UP_TURNS
+                     ) -> str:
     """The text to retrieve with: the question itself, or, for a follow-up that leans on the
-    conversation (a pronoun, or too few words of its own), the previous question prepended.
+    conversation (a pronoun, or too few words of its own), the previous question made standalone the same way
+    and prepended (so a follow-up of a follow-up keeps the topic), over at most `max_turns` questions.
 
     >>> standalone_query("On which channel did he speak?", [("Who is Ruslan Osipenko?", "An expert.")])
     'Who is Ruslan Osipenko? On which channel did he speak?'
     >>> standalone_query("Who requested CSTO troops?", [("Who is Ruslan Osipenko?", "An expert.")])
     'Who requested CSTO troops?'
+    >>> standalone_query("What did Biden say about it?", [("What did the court rule?", "."), ("Who wrote it?", ".")])
+    'What did the court rule? Who wrote it? What did Biden say about it?'
     """
     question = question.strip()
-    if not history:
+    if not history or max_turns <= 1 or not _leans(question):
         return question
-    words = [t.lower() for t in tokens(question)]
+    turns = [(q, a) for q, a in history if q and q.strip()]
+    if not turns:
+        return question
+    previous = standalone_query(turns[-1][0], turns[:-1], max_turns - 1)
+    return f"{previous} {question}"
+
+
+def _leans(question: str) -> bool:
+    """Whether a question leans on the conversation: a pronoun, or fewer than two words of its own. "this week"
+    and the like name a time, not something said before.
+
+    >>> _leans("What did he say?"), _leans("What did the court rule this week?"), _leans("Why?")
+    (True, False, True)
+    """
+    words = [t.lower() for t in tokens(_TIME_DEICTIC.sub(" ", question))]
     own = [w for w in words if w not in STOPWORDS and w not in _ANAPHORA]
-    leans = any(w in _ANAPHORA for w in words) or len(own) < 2
-    if not leans:
-        return question
-    previous = next((q for q, _ in reversed(history) if q and q.strip()), "")
-    return f"{previous.strip()} {question}".strip() if previous else question
+    return any(w in _ANAPHORA for w in words) or len(own) < 2
 
 
 class PassageRetriever(Protocol):
