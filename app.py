@@ -407,17 +407,24 @@ def _progress_callback(progress: Any) -> Callable[[int, int], None]:
 
 # -- formatting of the corpus tab ------------------------------------------------------------------------------
 def describe_filters(sources: Sequence[str] | None, since: str, until: str, as_of: str = "") -> str:
-    """The line under the question box saying which filters narrow the search (empty when none do)."""
-    parts = []
-    if (as_of or "").strip():
-        parts.append(f"asked as of {_escape(as_of.strip())} (later articles unseen)")
+    """The line under the question box saying which filters narrow the search (empty when none do).
+
+    >>> describe_filters(["UNIAN"], "2022-01", "", "2022-07-10")
+    '🔎 Questions asked as of 2022-07-10 (later articles unseen); searching only articles from UNIAN, published from 2022-01 (Settings).'
+    >>> describe_filters([], "", "2022-06", "")
+    '🔎 Searching only articles published until 2022-06 (Settings).'
+    """
+    narrowing = []
     if sources:
-        parts.append("sources " + ", ".join(_escape(s) for s in sources))
+        narrowing.append("from " + ", ".join(_escape(s) for s in sources))
     if (since or "").strip():
-        parts.append(f"published from {_escape(since.strip())}")
+        narrowing.append(f"published from {_escape(since.strip())}")
     if (until or "").strip():
-        parts.append(f"published until {_escape(until.strip())}")
-    return f"🔎 Searching only articles with {'; '.join(parts)} (Settings)." if parts else ""
+        narrowing.append(f"published until {_escape(until.strip())}")
+    parts = [f"Questions asked as of {_escape(as_of.strip())} (later articles unseen)"] if (as_of or "").strip() else []
+    if narrowing:
+        parts.append(f"{'searching' if parts else 'Searching'} only articles {', '.join(narrowing)}")
+    return f"🔎 {'; '.join(parts)} (Settings)." if parts else ""
 
 
 def render_report(report: Any, names: dict[str, str] | None = None, refused: Sequence[tuple[str, str]] = ()) -> str:
