@@ -175,6 +175,7 @@ def sentence_scores(logit: float, start: np.ndarray, end: np.ndarray, first: int
 
 
 _EDGE = " ,.;:"
+_WRAPPED = _EDGE + "()[]\"“”‘’"  # what a word of a span may carry around it: punctuation, brackets, quotes
 # Lower-case words inside a name ("Treaty on European Union", "Bank of England"): beside one, a name goes on.
 _NAME_LINKS = frozenset({"of", "on", "for", "and", "the", "de", "du", "la", "le", "von", "van", "der", "al", "bin"})
 
@@ -204,10 +205,10 @@ def span_text(sentence: str, start_char: int, end_char: int, question: str) -> s
     words = sentence[start_char:end_char].split()
 
     def bare(word: str) -> str:
-        return word.strip(_EDGE + "()[]\"“”‘’").lower()
+        return word.strip(_WRAPPED).lower()
 
     def capitalised(word: str) -> bool:
-        return word.strip(_EDGE + "()[]\"“”‘’")[:1].isupper()
+        return word.strip(_WRAPPED)[:1].isupper()
 
     def without_named_edge(edge_first: list[str]) -> list[str]:
         """`edge_first` less its leading punctuation, and less its leading run of the question's words when that
