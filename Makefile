@@ -62,13 +62,15 @@ bench: install
 	$(BIN)/python -m bench.serve
 	$(BIN)/python -m bench.load
 
-# Train the reader again (about an hour on 2 cores; resumes after an interruption) into models/reader. `make run`
-# and `make test` never train: they use the committed models/reader/reader.int8.onnx.
+# Train the reader again (about an hour on 2 cores; resumes after an interruption) into models/reader, starting from
+# the committed short-answer model (models/span). `make run` and `make test` never train: they use the committed
+# models/reader/reader.int8.onnx.
 reader: install
-	$(BIN)/python -m evals.train_reader --out models/reader
+	$(BIN)/python -m evals.train_reader --init-from models/span --questions 24000 --out models/reader
 	$(BIN)/python -m evals.tune --reader trained --write
 
-# Train the short-answer model again (about 45 minutes on 2 cores; resumes after an interruption) into models/span.
+# Train the short-answer model again (about 45 minutes on 2 cores; resumes after an interruption) into models/span:
+# the reader's starting point (`make reader`), read at run time only with RAG_SPAN_MODEL=models/span.
 span: install
 	$(BIN)/python -m evals.train_reader --span-only --questions 90000 --out models/span --work .span-work
 

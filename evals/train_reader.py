@@ -13,7 +13,9 @@ model.json so the run-time reader reads windows. Measured and not adopted (model
 
 1. Build training pairs from ../shared/data/squad11-train (evals/reader_data.py: answer sentences, hard
    negatives, altered questions), seeded.
-2. Fine-tune the bundled all-MiniLM-L6-v2 (its first `--layers` layers) with a classification head on [CLS]
+2. Fine-tune the bundled all-MiniLM-L6-v2 (its first `--layers` layers), or with `--init-from DIR` a committed
+   model's weights (the short-answer model of models/span: its body and span head, dequantised from its int8
+   ONNX, `weights_of_onnx`), with a classification head on [CLS]
    (does this sentence answer the question?) and a span head (where in the sentence is the answer?):
    binary cross-entropy over every pair, a softmax cross-entropy over each question's own sentences (the
    answer against its hard negatives: the choice the reader makes at run time) and, on answering pairs, the
@@ -219,6 +221,58 @@ def make_model(model_dir: Path, layers: int) -> Any:
     return ReaderNet(body)
 
 
+def weights_of_onnx(path: Path, skip: tuple[str, ...] = ("answer.", "body.embeddings.word_embeddings.")
+                    ) -> dict[str, np.ndarray]:
+    """The torch parameters an int8 ONNX export of `ReaderNet` (`export`) holds, dequantised: for a reader to
+    start from the committed short-answer model (`--init-from models/span`) instead of the bare base model.
+
+    Each quantised MatMul's weight is named after the node that reads it ("/body/encoder/layer.0/attention/self/
+    query/MatMul..." -> "body.encoder.layer.0.attention.self.query.weight"; ONNX keeps it as [in, out] with a
+    scale and zero point per output column, torch as [out, in]); an embedding table's Gather is dequantised with
+    its own scale; biases and LayerNorms are stored as they are. Left out by default: the answer head (a
+    short-answer model's is untrained) and the word-piece table (frozen in training: the base model's fp32 rows
+    are the same numbers before quantisation)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    tensors = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+
+    def dequantised(stem: str) -> np.ndarray:
+        q = tensors[f"{stem}_quantized"].astype(np.float32)
+        return (q - tensors[f"{stem}_zero_point"].astype(np.float32)) * tensors[f"{stem}_scale"]
+
+    out: dict[str, np.ndarray] = {}
+    for node in graph.node:
+        if node.op_type == "MatMulInteger":
+            stem = node.input[1].removesuffix("_quantized")
+            module = node.output[0].lstrip("/").split("/MatMul")[0].split("/Gemm")[0].replace("/", ".")
+            out[f"{module}.weight"] = dequantised(stem).T.copy()
+        elif node.op_type == "DequantizeLinear" and node.input[1].endswith(".weight_scale"):
+            name = node.input[1].removesuffix("_scale")
+            out[name] = dequantised(name)
+    for name, value in tensors.items():
+        if value.dtype == np.float32 and name.endswith((".bias", "LayerNorm.weight")):
+            out[name] = value
+    return {k: v for k, v in out.items() if not k.startswith(skip)}
+
+
+def load_onnx_weights(model: Any, path: Path) -> int:
+    """Copy `weights_of_onnx(path)` into `model` (a ReaderNet); every weight must fit a parameter of the same
+    shape. Returns how many tensors were copied."""
+    import torch
+
+    params = dict(model.named_parameters())
+    weights = weights_of_onnx(path)
+    unknown = [k for k in weights if k not in params or tuple(params[k].shape) != weights[k].shape]
+    if unknown:
+        raise ValueError(f"{path}: weights that fit no parameter of the model: {unknown[:5]}")
+    with torch.no_grad():
+        for name, value in weights.items():
+            params[name].copy_(torch.from_numpy(np.array(value)))
+    return len(weights)
+
+
 def loss_of(model: Any, batch: dict[str, Any], span_weight: float, choice_weight: float,
             answer_weight: float = 1.0) -> Any:
     import torch
@@ -412,6 +466,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(its answer logit is untrained); for models/span")
     parser.add_argument("--passes", type=float, default=1.0,
                         help="passes over the training examples (1.5: one and a half), each in its own seeded order")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="start from the weights of a committed model folder's int8 ONNX (its body and span "
+                             "head, dequantised; e.g. models/span) instead of the bare base model")
     parser.add_argument("--held-out-questions", type=int, default=800,
                         help="questions of the held-out articles to evaluate on")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
@@ -443,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(held):,} held-out pairs; {len(plan):,} steps; data in {time.time() - started:.0f} s", flush=True)
 
     model = make_model(base, args.layers)
+    if args.init_from is not None:
+        copied = load_onnx_weights(model, args.init_from / ONNX_FILE)
+        print(f"started from {args.init_from / ONNX_FILE}: {copied} tensors", flush=True)
     model.train()
     no_decay = ("bias", "LayerNorm.weight")
     learning = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -455,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     config = {k: getattr(args, k)
               for k in ("unit", "questions", "layers", "batch_size", "lr", "seed", "choice_weight", "precision",
                         "span_only", "passes")}
+    config["init_from"] = str(args.init_from) if args.init_from is not None else None
     # A span model learns the short answer alone, at full weight.
     span_weight, choice_weight, answer_weight = ((1.0, 0.0, 0.0) if args.span_only else
                                                  (DEFAULTS["span_weight"], args.choice_weight, 1.0))

@@ -385,20 +385,26 @@ def make_reader(settings: Settings, ranker: SentenceRanker) -> Reader:
     from rag.reading.spans import SpanModel
     from rag.reading.trained import PairModel, TrainedReader, default_model_dir
 
-    model_dir = Path(settings.reader_model) if settings.reader_model else None
-    span_dir = Path(settings.span_model) if settings.span_model else None
+    model_dir = Path(settings.reader_model) if settings.reader_model else default_model_dir()
+    # The short answer and the span score come from the reader model's own span head unless RAG_SPAN_MODEL names
+    # another folder (models/span: the short-answer model the reader was trained from; README "Reading").
+    span_dir = Path(settings.span_model) if settings.span_model else model_dir
+    own_spans = span_dir.resolve() == model_dir.resolve()
     if settings.reader == "lexical":
         from rag.reading.lexical import MODEL_WEIGHT, PAIR_THREADS, SPAN_WEIGHT, LexicalReader
 
         weight = MODEL_WEIGHT if settings.model_weight is None else settings.model_weight
         span_weight = SPAN_WEIGHT if settings.span_weight is None else settings.span_weight
-        # With the span score, the two models read the same sentences side by side (LexicalReader._reorder).
-        threads = PAIR_THREADS if settings.short_answers == "span" and span_weight > 0 else 0
-        short = SpanModel(span_dir, threads) if settings.short_answers == "span" else None
-        spans = (PairModel(model_dir or default_model_dir(), threads) if settings.short_answers != "patterns"
-                 else None)
+        # With a second model's span score, the two models read the same sentences side by side
+        # (LexicalReader._reorder); one model reads them once, on every core.
+        side_by_side = settings.short_answers == "span" and span_weight > 0 and not own_spans
+        threads = PAIR_THREADS if side_by_side else 0
+        spans = PairModel(model_dir, threads) if settings.short_answers != "patterns" else None
+        short: PairModel | None = None
+        if settings.short_answers == "span":
+            short = spans if own_spans else SpanModel(span_dir, threads)
         return LexicalReader(ranker, spans=spans, model_weight=weight, short=short, span_weight=span_weight)
-    short = SpanModel(span_dir) if settings.short_answers == "span" else None
+    short = SpanModel(span_dir) if settings.short_answers == "span" and not own_spans else None
     return TrainedReader(ranker, model_dir, sentences_read=settings.reader_sentences or None, short=short)
 
 

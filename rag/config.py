@@ -100,16 +100,18 @@ class Settings:
     reader: str = "lexical"
     reader_model: str = ""
     reader_sentences: int = 0
-    # The short answer inside the best sentence: "span", the short-answer model of models/span (another folder
-    # with `span_model`; README "Reading"); "model", the trained reader's own span head; "patterns", the
-    # number/date/name patterns of rag/reading/short.py (no model: the lexical reader keeps the ranker's order).
+    # The short answer inside the best sentence: "span", a span head whose best-span score also re-orders the
+    # lexical reader's best sentences: the reader model's own, or another folder's with `span_model` (models/span,
+    # the short-answer model the reader was trained from; README "Reading"); "model", the reader model's span head
+    # without that re-ordering; "patterns", the number/date/name patterns of rag/reading/short.py (no model: the
+    # lexical reader keeps the ranker's order).
     short_answers: str = "span"
     span_model: str = ""
     # The lexical reader with the model ("model" short answers): the weight of the model's answer logit in
     # re-ordering the ranker's best sentences (None: the fitted weight, rag/reading/lexical.py; 0: the ranker's
     # order alone).
     model_weight: float | None = None
-    # ... and with the short-answer model ("span"), the weight of its best-span score in the same re-ordering
+    # ... and with "span", the weight of the span head's best-span score in the same re-ordering
     # (None: the fitted weight; 0: the reader model's logit alone).
     span_weight: float | None = None
     # Abstain when the reader's probability that the best sentence answers is below this. None: the reader's own

@@ -90,19 +90,25 @@ def test_the_committed_short_answer_model_is_small_int8_and_documented() -> None
 
 
 def test_the_short_answer_model_reads_the_best_sentence(seed_assistant) -> None:
-    """RAG_SHORT_ANSWERS=span: the short answer from models/span, while the reader's model still re-orders the
-    ranker's best sentences; `model` is the reader's own span head (the old way), `patterns` no model at all."""
+    """RAG_SHORT_ANSWERS=span: the short answer and the span score from the reader model's own span head, one model
+    reading each sentence once; RAG_SPAN_MODEL=models/span adds the short-answer model it was trained from as a
+    second model; `model` is the reader's span head without the span score, `patterns` no model at all."""
     index = seed_assistant.settings.index_dir
-    with Assistant(index_dir=index, short_answers="span") as spans:
-        assert isinstance(spans.reader, LexicalReader) and isinstance(spans.reader.short, SpanModel)
-        assert spans.reader.spans is not None
-        answer = spans.ask("On which TV channel did Ruslan Osipenko speak?")
-        assert answer.short_answer == "Ukraine 24" and any("Ukraine 24" in c.quote for c in answer.citations)
+    with Assistant(index_dir=index, short_answers="span") as own:
+        assert isinstance(own.reader, LexicalReader) and own.reader.short is own.reader.spans is not None
+        assert own.reader.spans.threads == 0  # no second model beside it: every core
+        answer = own.ask("On which TV channel did Ruslan Osipenko speak?")
+        assert answer.short_answer.startswith("Ukraine 24") and any("Ukraine 24" in c.quote for c in answer.citations)
+    with Assistant(index_dir=index, short_answers="span", span_model=str(default_span_dir())) as spans:
+        assert isinstance(spans.reader.short, SpanModel) and spans.reader.spans is not None
+        assert spans.ask("On which TV channel did Ruslan Osipenko speak?").short_answer == "Ukraine 24"
     with Assistant(index_dir=index, short_answers="model") as head:
         assert head.reader.short is None and head.reader.spans is not None
     with Assistant(index_dir=index, short_answers="span", reader="trained") as trained:
-        assert isinstance(trained.reader.short, SpanModel)
+        assert trained.reader.short is None  # the trained reader's own span head
         assert trained.ask("When did the protests in Kazakhstan begin?").short_answer == "January 2"
+    with Assistant(index_dir=index, reader="trained", span_model=str(default_span_dir())) as trained:
+        assert isinstance(trained.reader.short, SpanModel)
 
 
 def test_the_short_answer_model_gives_characters_of_the_sentence(tmp_path: Path) -> None:
@@ -289,12 +295,12 @@ def test_another_reader_plugs_in(tmp_path: Path, corpus_dir: Path) -> None:
 
 
 def test_the_two_models_read_side_by_side_and_closing_stops_the_thread(tmp_path: Path, corpus_dir: Path) -> None:
-    """The short-answer model reads on a thread of the reader while the reader's model reads on the caller's, each
-    on half the cores; Assistant.close stops that thread."""
+    """A second short-answer model (RAG_SPAN_MODEL) reads on a thread of the reader while the reader's model reads
+    on the caller's, each on half the cores; Assistant.close stops that thread."""
     from rag.reading.lexical import PAIR_THREADS
 
     before = set(threading.enumerate())
-    with Assistant(index_dir=tmp_path / "index") as assistant:
+    with Assistant(index_dir=tmp_path / "index", span_model=str(default_span_dir())) as assistant:
         assistant.ingest([corpus_dir])
         assert not assistant.ask("Which TV channel aired the words of Osipenko?").abstained
         reader = assistant.reader
@@ -433,6 +439,46 @@ def test_a_span_only_training_learns_the_span_of_answer_sentences_alone(tmp_path
     assert 12 <= summary["pairs"] <= 16  # an answer crossing a sentence boundary gives no example
     assert summary["held_out"]["int8_onnx"]["answer_sentence_span_f1"] >= 0.0
     assert SpanModel(tmp_path / "out").shape == ModelShape("sentence", MAX_TOKENS)
+    # A reader can start from it (`--init-from`): its body and span head, dequantised, then the usual training.
+    reader = [*command[:3], "--questions", "12", *command[6:-4], "--init-from", str(tmp_path / "out"),
+              "--out", str(tmp_path / "reader"), "--work", str(tmp_path / "reader-work")]
+    run = subprocess.run(reader, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"started from {tmp_path / 'out' / ONNX_FILE}" in run.stdout
+    summary = json.loads((tmp_path / "reader" / "training.json").read_text())
+    assert summary["settings"]["init_from"] == str(tmp_path / "out") and not summary["settings"]["span_only"]
+
+
+def test_a_model_starts_from_the_weights_of_a_committed_export() -> None:
+    """`--init-from models/span`: the int8 ONNX's weights, dequantised into the torch network, read a pair as the
+    ONNX session does (up to int8 noise), and the answer head (untrained in a short-answer model) is left new."""
+    import numpy as np
+    import torch
+    from tokenizers import Tokenizer
+
+    from evals.train_reader import load_onnx_weights, make_model, weights_of_onnx
+    from rag.index.embed import resolve_model_path
+
+    folder = default_span_dir()
+    weights = weights_of_onnx(folder / ONNX_FILE)
+    assert "body.encoder.layer.5.output.dense.weight" in weights and "span.weight" in weights
+    assert not any(name.startswith(("answer.", "body.embeddings.word_embeddings.")) for name in weights)
+    model = make_model(Path(resolve_model_path("")), 6)
+    answer_before = model.answer.weight.detach().clone()
+    assert load_onnx_weights(model, folder / ONNX_FILE) == len(weights)
+    assert torch.equal(model.answer.weight, answer_before)
+    model.eval()
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    pair = encode_pair(tokenizer, "Who requested CSTO troops?",
+                       "Kazakh President Kassym-Jomart Tokayev requested help from the CSTO on Wednesday.")
+    with torch.no_grad():
+        _, start, end = model(torch.tensor([pair.ids]), torch.ones(1, len(pair.ids), dtype=torch.long),
+                              torch.tensor([pair.type_ids]))
+    _, onnx_starts, onnx_ends = OnnxReaderModel(folder / ONNX_FILE, threads=1).run([pair.ids], [pair.type_ids])
+    assert np.corrcoef(start[0].numpy(), onnx_starts[0])[0, 1] > 0.98
+    assert np.corrcoef(end[0].numpy(), onnx_ends[0])[0, 1] > 0.98
 
 
 class _CountingModel:

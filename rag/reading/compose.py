@@ -22,6 +22,7 @@ _ROLE = (
     r"commander|director|ambassador|speaker|pope|general"
 )
 _ROLE_REF_RE = re.compile(rf"\b(?:the|its|his|her|their|country's|country’s)\s+(?:[a-z]+\s+)?({_ROLE})\b", re.IGNORECASE)
+_ROLE_WORD_RE = re.compile(rf"\b(?:{_ROLE})\b", re.IGNORECASE)
 _NAME = r"[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+){0,3}"
 _WHICH_RE = re.compile(r"\b(?:which|what)\s+([\w’'-]+(?:\s+[\w’'-]+){0,2})", re.IGNORECASE)
 _DEMONYM_RE = re.compile(r"(?:an|ese|ish|ic)$")
@@ -105,6 +106,7 @@ class ExtractiveAnswerer:
         chosen.sort(key=lambda c: (c.doc_id != best.doc_id, c.doc_id, c.start_char))
         short = reading.short_answer
         neighbour: Candidate | None = None
+        named: tuple[Candidate, str] | None = None
         if answer_type(question) == "person":
             named = _naming_sentence(best, articles[best.doc_id]) if "naming" in self.rules else None
             if named is not None:
@@ -137,9 +139,13 @@ class ExtractiveAnswerer:
             kept = [(c, (text, score)) for c, (text, score) in zip(chosen, spans, strict=True)
                     if c is best or (text and score >= own - self.rule_span_margin)]
             chosen = [c for c, _ in kept]
-            found = [(score, text) for _, (text, score) in kept if text]
+            found = [(score, text, c) for c, (text, score) in kept if text]
             if found:
-                short = max(found)[1]
+                _, short, source = max(found, key=lambda f: f[0])
+                if named is not None and source is best and _ROLE_WORD_RE.search(short):
+                    # "Who requested CSTO troops?": the role ("President of Kazakhstan") is what the naming rule
+                    # looked past; the answer is the holder's name, the model's span in the naming sentence.
+                    short = next((text for _, text, c in found if c is named[0]), short)
         citations: list[Citation] = []
         pieces: list[AnswerPiece] = []
         for number, cand in enumerate(chosen, start=1):

@@ -1,11 +1,11 @@
 """The lexical reader: sentences scored by the hand-fitted SentenceRanker (dense similarity, IDF coverage,
-context, names, rank, answer type), p(answerable) from the logistic AbstentionModel. With the trained models
+context, names, rank, answer type), p(answerable) from the logistic AbstentionModel. With the trained model
 (RAG_SHORT_ANSWERS=span, the default, or model), the ranker's best `model_reads` sentences are read by the
-reader's model (`spans`, models/reader) and, with `span`, by the short-answer model (`short`, models/span) too, and
-re-ordered by ranker score + `model_weight` x the reader's answer logit + `span_weight` x the short-answer model's
-best-span score. The short answer inside the best sentence comes from the short-answer model (span), else from
-the reader model's span head (model), else from the patterns of rag/reading/short.py (patterns: no model at all,
-and the ranker's order)."""
+reader's model (`spans`, models/reader) and re-ordered by ranker score + `model_weight` x its answer logit +
+`span_weight` x the best-span score of `short`: the same model's span head by default, or a second model's
+(RAG_SPAN_MODEL, e.g. models/span), which then reads the same sentences side by side. The short answer inside the
+best sentence comes from that span head (span), else from the reader model's span head without the re-ordering
+(model), else from the patterns of rag/reading/short.py (patterns: no model at all, and the ranker's order)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from rag.reading.abstain import AbstentionModel, signals
 from rag.reading.compose import RULES
 from rag.reading.rerank import FEATURES, Candidate, SentenceRanker
 from rag.reading.short import short_answer
-from rag.reading.spans import SpanModel
 from rag.reading.trained import SentenceReader, span_choice
 from rag.types import Article, Passage
 
@@ -65,9 +64,11 @@ class LexicalReader:
     def __init__(self, ranker: SentenceRanker, abstention: AbstentionModel | None = None,
                  min_support: float | None = None, spans: SpanReader | None = None,
                  model_weight: float = MODEL_WEIGHT, model_reads: int = MODEL_READS,
-                 short: SpanModel | None = None, span_weight: float = SPAN_WEIGHT) -> None:
+                 short: SpanReader | None = None, span_weight: float = SPAN_WEIGHT) -> None:
         self.ranker = ranker
-        self.short = short  # the short-answer model; without it, the span head of `spans`, else the patterns
+        # The model whose span head gives the short answer and the span score: `spans` itself (the reader model's
+        # own head, the default) or a second model (models/span); without it, `spans`' head, else the patterns.
+        self.short = short
         self.abstention = abstention or AbstentionModel()
         self.min_support = MIN_SUPPORT if min_support is None else min_support
         self.spans = spans
@@ -106,21 +107,24 @@ class LexicalReader:
     def _reorder(self, model: SpanReader, text: str, ranked: Sequence[Candidate], articles: Mapping[str, Article]
                  ) -> tuple[list[Candidate], list[Candidate]]:
         """The best `model_reads` sentences in the order of score + model_weight x the model's logit + span_weight x
-        the short-answer model's best-span score (that order with scores re-based so the new first keeps the
-        ranker's best score, gaps are the combined ones and every later sentence stays below them, as the answer's
-        composition reads them; the same order with the ranker's own scores, as the abstention reads them)."""
+        the best-span score of `short` (this model's own span head, or a second model's): that order with scores
+        re-based so the new first keeps the ranker's best score, gaps are the combined ones and every later sentence
+        stays below them, as the answer's composition reads them; and the same order with the ranker's own scores,
+        as the abstention reads them."""
         top = list(ranked[: self.model_reads])
-        reading_spans = (self._short_worker.submit(self.short.read_sentences, text, top, articles)
-                         if self.short is not None and self.span_weight > 0 else None)
-        combined = [c.score + self.model_weight * r.logit
-                    for c, r in zip(top, model.read_sentences(text, top, articles), strict=True)]
+        # A second short-answer model reads the same sentences beside the reader's; one model's read serves both.
+        second = self.short if self.short is not model and self.span_weight > 0 else None
+        reading_spans = (self._short_worker.submit(second.read_sentences, text, top, articles)
+                         if second is not None else None)
+        readings = model.read_sentences(text, top, articles)
+        combined = [c.score + self.model_weight * r.logit for c, r in zip(top, readings, strict=True)]
         by_model = sorted(range(len(top)), key=lambda i: -combined[i])
         order_by = combined
-        if reading_spans is not None:
+        if self.short is not None and self.span_weight > 0:
             # Only sentences at least as recent (time prior, rag/retrieve/timeframe.py) as the best without it get the
             # span score: the same story told each year differs in the name the span finds, not in how well it
             # answers, and an older one must not overtake the newer (tests/test_time.py). Undated corpora: no effect.
-            spans = reading_spans.result()
+            spans = reading_spans.result() if reading_spans is not None else readings  # one model: its own span
             recency = [_recency(c) for c in top]
             newest = recency[by_model[0]]
             order_by = [z + (self.span_weight * r.span_score if at >= newest else 0.0)
