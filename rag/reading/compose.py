@@ -22,7 +22,6 @@ _ROLE = (
     r"commander|director|ambassador|speaker|pope|general"
 )
 _ROLE_REF_RE = re.compile(rf"\b(?:the|its|his|her|their|country's|country’s)\s+(?:[a-z]+\s+)?({_ROLE})\b", re.IGNORECASE)
-_ROLE_WORD_RE = re.compile(rf"\b(?:{_ROLE})\b", re.IGNORECASE)
 _NAME = r"[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+){0,3}"
 _WHICH_RE = re.compile(r"\b(?:which|what)\s+([\w’'-]+(?:\s+[\w’'-]+){0,2})", re.IGNORECASE)
 _DEMONYM_RE = re.compile(r"(?:an|ese|ish|ic)$")
@@ -142,9 +141,11 @@ class ExtractiveAnswerer:
             found = [(score, text, c) for c, (text, score) in kept if text]
             if found:
                 _, short, source = max(found, key=lambda f: f[0])
-                if named is not None and source is best and _ROLE_WORD_RE.search(short):
-                    # "Who requested CSTO troops?": the role ("President of Kazakhstan") is what the naming rule
-                    # looked past; the answer is the holder's name, the model's span in the naming sentence.
+                if named is not None and source is best:
+                    # "Who requested CSTO troops?": the best sentence names a role ("The President of Kazakhstan
+                    # asked..."), and the naming rule cites the sentence naming its holder: the answer is the
+                    # holder, the model's span in that sentence, not its span in the best one (the role itself, or
+                    # another part of the sentence: "Singapore" for "Who fled Sri Lanka?").
                     short = next((text for _, text, c in found if c is named[0]), short)
         citations: list[Citation] = []
         pieces: list[AnswerPiece] = []
