@@ -303,3 +303,21 @@ def test_which_country_takes_the_country_from_a_sentence_two_away(tmp_path) -> N
                                "evacuate?")
         assert "Iceland" in answer.text, answer.text
         assert [c.quote.split()[0] for c in answer.citations] == ["The", "IMO"]  # reading order
+
+
+def test_a_who_answer_is_the_role_holder_the_naming_sentence_names(tmp_path: Path) -> None:
+    """"Its president has fled to Singapore" answers "Who fled Sri Lanka?" only with the sentence naming the
+    president; the short answer is the name found there, not the best sentence's other span ("Singapore")."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "lanka.txt").write_text(
+        "Sri Lanka's president flees\n\nSri Lanka has plunged into chaos and its president has fled to Singapore, before "
+        "emailing his resignation, as questions swirl about the country's future. Protesters still hold the "
+        "presidential palace in Colombo. Embattled President Gotabaya Rajapaksa arrived in Singapore on a flight "
+        "from the Maldives on Thursday, a security source said.\n")
+    with Assistant(index_dir=tmp_path / "index") as assistant:
+        assistant.ingest([corpus])
+        answer = assistant.ask("Who fled Sri Lanka?")
+    assert not answer.abstained
+    assert any("Gotabaya Rajapaksa" in c.quote for c in answer.citations), answer.text
+    assert answer.short_answer == "Gotabaya Rajapaksa"
