@@ -3,11 +3,12 @@
 
 Two readers implement it:
 - `lexical` (the default, rag/reading/lexical.py): the hand-fitted sentence ranker and logistic abstention,
-  the trained model re-ordering its best two sentences;
+  the trained model re-ordering its best three sentences;
 - `trained` (rag/reading/trained.py): the cross-encoder trained on SQuAD 1.1 (models/reader) chooses the
   sentence and decides refusals.
 `RAG_READER=lexical|trained` picks one; `rag.assistant.make_reader(settings, ranker)` builds it. Either takes
-its short answer from the short-answer model (rag/reading/spans.py, models/span) by default.
+its short answer from the span head of models/reader by default, or from a second short-answer model
+(RAG_SPAN_MODEL, rag/reading/spans.py; models/span, the model the reader was trained from).
 """
 
 from __future__ import annotations

@@ -30,9 +30,11 @@ class SpanReader(SentenceReader, Protocol):
     def clear_caches(self) -> None: ...
 
 
-# The weights of the reader model's answer logit and of the short-answer model's best-span score, the number of
-# the ranker's best sentences they re-order, and the refusal threshold; fitted on the SQuAD 2.0 tuning split
-# (`python -m evals.tune --reader lexical` prints the re-ordering grid). Best sentence right (600 answerable): 0.798
+# The weights of the reader model's answer logit and of the span head's best-span score, the number of the ranker's
+# best sentences they re-order, and the refusal threshold; fitted on the SQuAD 2.0 tuning split (`python -m
+# evals.tune --reader lexical` prints the re-ordering grid) when models/span gave the span score (2026-12-05), and
+# kept for the reader model's own head (2026-12-07: refitted, the best cells with the logit at 0.02 or under gained
+# at most 5 of 600 tuning questions, reading 3 to 6 sentences; README "Reading"). Best sentence right (600 answerable): 0.798
 # for the ranker alone, 0.818 with the logit at 0.02 over 2, 0.837 adding the span score at 0.1 over 3 (the fewest
 # sentences within half a point of the best); news tuning 12 -> 14 of 20. In the answers (tuning, 600 + 300):
 # accuracy 0.812 -> 0.822, citation precision 0.749 -> 0.759, short-answer F1 over all answerable 0.665 -> 0.666,
@@ -75,8 +77,8 @@ class LexicalReader:
         self.model_weight = model_weight
         self.span_weight = span_weight if short is not None else 0.0
         self.model_reads = model_reads
-        # The short-answer model reads on this thread while the reader's model reads on the caller's (threads start
-        # on first use).
+        # A second short-answer model reads on this thread while the reader's model reads on the caller's (the thread
+        # starts on first use; with one model it never does).
         self._short_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="short-answer-model")
 
     def read(self, question: str, passages: Sequence[Passage], articles: Mapping[str, Article],
@@ -91,8 +93,8 @@ class LexicalReader:
         support = round(self._probability(text, own), 4)
         model = self.short or self.spans  # the model the short answer comes from, if any
         spans = span_choice(model, text, articles) if model else None
-        # The short answer in the best sentence: the short-answer model's span, else the reader model's span head,
-        # else the patterns of rag/reading/short.py.
+        # The short answer in the best sentence: the span head of `short` (the reader model's own, or a second
+        # model's), else the reader model's span head, else the patterns of rag/reading/short.py.
         short = spans([ranked[0]])[0][0] if spans else short_answer(question, ranked[0].text)
         return Reading(tuple(ranked), support, short, len(ranked), self._relevance(text, own), spans)
 

@@ -425,7 +425,7 @@ class TrainedReader:
         self.next_margin = self.calibration.next_margin
         self.default_rules = self.calibration.rules
         self.pairs = PairModel(folder, threads)
-        self.short = short  # the short-answer model (models/span); without it, this model's span head
+        self.short = short  # a second short-answer model (RAG_SPAN_MODEL); without it, this model's span head
 
     @property
     def shape(self) -> ModelShape:
