@@ -164,6 +164,29 @@ def test_prompt_injection_neither_reaches_nor_leaves_the_model(tmp_path: Path) -
         assert "41 trawlers" in extractive.text and "pwned" not in extractive.text
 
 
+def test_a_claims_support_by_a_sentence_does_not_depend_on_the_sentences_beside_it(seed_assistant: Assistant) -> None:
+    """The claim and each sentence are embedded alone (in one batch the int8 encoder scaled their activations
+    together): the same sentence supports the same claim equally in a long passage and in one of its own."""
+    from rag.types import Article
+
+    text = ("Protests began in the west of Kazakhstan on January 2. Fuel prices had doubled overnight. "
+            "Kazakh President Kassym-Jomart Tokayev requested help from the CSTO on Wednesday. "
+            "Russian paratroopers landed in Almaty two days later.")
+    article = Article(id="kz", title="Kazakhstan", text=text)
+    target = text.index("Kazakh President")
+    end = text.index(" Russian")
+
+    def passage(start: int, stop: int) -> Passage:
+        return Passage("kz", f"kz:{start}", text[start:stop], start, stop, 1.0)
+
+    verifier = ClaimVerifier(seed_assistant.embed_model)
+    claim = "Tokayev asked the CSTO for help."
+    whole = verifier.measure(claim, passage(0, len(text)), article)
+    alone = verifier.measure(claim, passage(target, end), article)
+    assert whole.span == alone.span == (target, end)
+    assert whole.similarity == alone.similarity
+
+
 def test_a_true_sentence_that_does_not_answer_is_dropped(seed_assistant: Assistant) -> None:
     """The tiny Gemma copies its sources whatever is asked: true to them, but no answer to a question the article
     does not answer. Through `Assistant.ask`, which checks each generated sentence's supporting sentence with the
