@@ -18,8 +18,8 @@ The lexical reader (`--reader lexical`):
    over-refusal stays within the bound; then the coefficients refitted on all the tuning questions.
 5. With the trained models (RAG_SHORT_ANSWERS=span): how many of the ranker's best sentences they re-order and
    with what weights on the reader model's logit and the span head's best-span score (the reader model's own, or
-   RAG_SPAN_MODEL's; `MODEL_READS`, `MODEL_WEIGHT`, `SPAN_WEIGHT`), for the share whose best sentence holds a gold answer (SQuAD counted twice,
-   as for the trained reader).
+   RAG_SPAN_MODEL's; `MODEL_READS`, `MODEL_WEIGHT`, `SPAN_WEIGHT`), for the share whose best sentence holds a gold
+   answer (SQuAD counted twice, as for the trained reader).
 The weights and threshold it prints are the defaults in rag/reading/rerank.py and rag/reading/lexical.py.
 """
 

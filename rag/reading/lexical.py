@@ -34,10 +34,11 @@ class SpanReader(SentenceReader, Protocol):
 # best sentences they re-order, and the refusal threshold; fitted on the SQuAD 2.0 tuning split (`python -m
 # evals.tune --reader lexical` prints the re-ordering grid) when models/span gave the span score (2026-12-05), and
 # kept for the reader model's own head (2026-12-07: refitted, the best cells with the logit at 0.02 or under gained
-# at most 5 of 600 tuning questions, reading 3 to 6 sentences; README "Reading"). Best sentence right (600 answerable): 0.798
-# for the ranker alone, 0.818 with the logit at 0.02 over 2, 0.837 adding the span score at 0.1 over 3 (the fewest
-# sentences within half a point of the best); news tuning 12 -> 14 of 20. In the answers (tuning, 600 + 300):
-# accuracy 0.812 -> 0.822, citation precision 0.749 -> 0.759, short-answer F1 over all answerable 0.665 -> 0.666,
+# at most 5 of 600 tuning questions, reading 3 to 6 sentences; README "Reading"). Best sentence right (600
+# answerable): 0.798 for the ranker alone, 0.818 with the logit at 0.02 over 2, 0.837 adding the span score at 0.1
+# over 3 (the fewest sentences within half a point of the best); news tuning 12 -> 14 of 20. In the answers
+# (tuning, 600 + 300): accuracy 0.812 -> 0.822, citation precision 0.749 -> 0.759, short-answer F1 over all
+# answerable 0.665 -> 0.666,
 # refusals unchanged (0.210 at 0.053 over-refusal; the abstention reads the order without the span score, see
 # _reorder, so MIN_SUPPORT keeps its value). The logit's weight stays at 0.02: from 0.05 on it lets the model overrule the ranker's rules on the seed (a sentence that
 # asks cited, the death-toll paraphrase answered with the police's toll, the next sentence no longer joining:

@@ -96,8 +96,9 @@ class OnnxReaderModel:
         ends: list[np.ndarray] = []
         for i, (pieces, types) in enumerate(zip(ids, type_ids, strict=True)):
             feed_ids = np.asarray([pieces], dtype=np.int64)
-            answer, start, end = self.session.run(None, {"input_ids": feed_ids, "attention_mask": np.ones_like(feed_ids),
-                                                         "token_type_ids": np.asarray([types], dtype=np.int64)})
+            feed = {"input_ids": feed_ids, "attention_mask": np.ones_like(feed_ids),
+                    "token_type_ids": np.asarray([types], dtype=np.int64)}
+            answer, start, end = self.session.run(None, feed)
             logits[i] = answer[0]
             starts.append(start[0])
             ends.append(end[0])
