@@ -205,7 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("eval", help="run a gold Q&A set or an external dataset and report metrics")
-    p.add_argument("gold", metavar="GOLD_OR_DATASET", help="a gold .jsonl file, or squad2 | realtimeqa | multihop")
+    from evals.datasets import DATASETS  # light: the adapters load their data only when run
+
+    p.add_argument("gold", metavar="GOLD_OR_DATASET", help=f"a gold .jsonl file, or {' | '.join(DATASETS)}")
     index_arg(p)
     p.add_argument("--corpus", action="append", metavar="PATH", help="corpus to ingest first (repeatable)")
     p.add_argument("--k", type=int, nargs="+", default=[1, 3, 5, 10], help="k values for retrieval metrics")

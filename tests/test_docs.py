@@ -1,8 +1,9 @@
-"""The README's configuration table against `rag/config.py`: every setting is documented, with its default, and
-the table documents no variable the code does not read."""
+"""The README against the code: its configuration table names every setting of `rag/config.py` with its default
+and no variable the code does not read; its CLI block names every `rag` command and option (`rag/cli.py`)."""
 
 from __future__ import annotations
 
+import argparse
 import re
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -60,3 +61,35 @@ def test_the_readme_table_names_only_variables_the_code_reads() -> None:
     read = {f"RAG_{f.name.upper()}" for f in fields(Settings)} | SERVE_VARIABLES
     assert set(configuration_rows()) - read == set()
     assert {"host", "port", "username", "password"} <= {f.name for f in fields(ServeSettings)}
+
+
+def cli_block() -> dict[str, set[str]]:
+    """`rag` command -> the options its line in the README's CLI block names."""
+    text = README.read_text()
+    section = text[text.index("\n## CLI\n"):]
+    block = section.split("```")[1]
+    commands: dict[str, set[str]] = {}
+    current = ""
+    for line in block.splitlines():
+        code = line.split("#")[0]
+        found = re.match(r"\s*rag (\w+)", code)
+        if found:
+            current = found.group(1)
+            commands[current] = set()
+        if current:
+            commands[current] |= set(re.findall(r"(--[a-z][a-z-]*)", code))
+    return commands
+
+
+def test_the_readme_cli_block_names_every_command_and_option() -> None:
+    from rag.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    documented = cli_block()
+    assert set(documented) == set(commands)
+    everywhere = {"--help", "--chroma-url"}  # "Every command also takes `--chroma-url URL`" below the block
+    assert "Every command also takes `--chroma-url URL`" in README.read_text()
+    for name, sub in commands.items():
+        options = {o for action in sub._actions for o in action.option_strings if o.startswith("--")}
+        assert options - everywhere == documented[name], name
