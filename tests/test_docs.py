@@ -1,5 +1,6 @@
 """The README against the code: its configuration table names every setting of `rag/config.py` with its default
-and no variable the code does not read; its CLI block names every `rag` command and option (`rag/cli.py`)."""
+and no variable the code does not read; its CLI block names every `rag` command and option (`rag/cli.py`); its
+Python API block names real fields and methods."""
 
 from __future__ import annotations
 
@@ -93,3 +94,27 @@ def test_the_readme_cli_block_names_every_command_and_option() -> None:
     for name, sub in commands.items():
         options = {o for action in sub._actions for o in action.option_strings if o.startswith("--")}
         assert options - everywhere == documented[name], name
+
+
+def api_block() -> str:
+    text = README.read_text()
+    section = text[text.index("\n## Python API\n"):]
+    return section.split("```python")[1].split("```")[0]
+
+
+def test_the_readme_api_block_names_real_fields_and_methods() -> None:
+    from ingest.pipeline import IngestReport
+    from rag import Assistant
+    from rag.types import Answer, Citation, Passage
+
+    block = api_block()
+    for cls in (Citation, Passage):  # the constructor-like listing names every field
+        listing = re.search(rf"{cls.__name__}\(([^)]*)\)", block)
+        assert listing is not None, cls.__name__
+        named = [w for w in re.split(r"[\s,#]+", listing.group(1)) if w]
+        assert sorted(named) == sorted(f.name for f in fields(cls)), cls.__name__
+    for owner, prefix in ((Answer, "answer"), (IngestReport, "report")):
+        used = set(re.findall(rf"\b{prefix}\.(\w+)", block))
+        assert used and used <= {f.name for f in fields(owner)}, (prefix, used - {f.name for f in fields(owner)})
+    methods = set(re.findall(r"\bassistant\.(\w+)\(", block))
+    assert methods and all(callable(getattr(Assistant, m, None)) for m in methods), methods
