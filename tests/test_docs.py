@@ -1,6 +1,6 @@
 """The README against the code: its configuration table names every setting of `rag/config.py` with its default
 and no variable the code does not read; its CLI block names every `rag` command and option (`rag/cli.py`); its
-Python API block names real fields and methods."""
+Python API block names real fields and methods; the modules and make targets it gives exist."""
 
 from __future__ import annotations
 
@@ -118,3 +118,18 @@ def test_the_readme_api_block_names_real_fields_and_methods() -> None:
         assert used and used <= {f.name for f in fields(owner)}, (prefix, used - {f.name for f in fields(owner)})
     methods = set(re.findall(r"\bassistant\.(\w+)\(", block))
     assert methods and all(callable(getattr(Assistant, m, None)) for m in methods), methods
+
+
+def test_the_commands_the_readme_gives_exist() -> None:
+    """Every `python -m` module of ours and every `make` target the README names (its figures' commands among
+    them) is in the repo."""
+    text = README.read_text()
+    root = README.parent
+    ours = ("bench.", "evals.", "rag.", "ingest.")
+    modules = {m for m in re.findall(r"python -m ([\w.]+\w)", text) if m.startswith(ours)}
+    assert modules
+    missing = [m for m in modules if not (root / f"{m.replace('.', '/')}.py").is_file()
+               and not (root / m.replace(".", "/") / "__main__.py").is_file()]
+    assert not missing, missing
+    targets = set(re.findall(r"^([\w-]+):", (root / "Makefile").read_text(), flags=re.MULTILINE))
+    assert set(re.findall(r"`make ([\w-]+)", text)) - targets == set()
