@@ -567,6 +567,10 @@ class _CountingEncoder:
         self.texts.extend(texts)
         return self.encoder.encode(texts)
 
+    def encode_each(self, texts: list[str]):
+        self.texts.extend(texts)
+        return self.encoder.encode_each(texts)
+
 
 def test_the_ranker_embeds_only_its_best_sentences_by_their_other_features(seed_assistant) -> None:
     from rag.reading.rerank import SentenceRanker

@@ -165,10 +165,10 @@ class ClaimVerifier:
         spans = [(passage.start_char + s, passage.start_char + e) for s, e in sentence_spans(passage_text)]
         if not spans:
             return Evidence(missing, coverage, new_coverage, 0.0, None)
-        # Each text embedded alone: in one batch the int8 encoder scales their activations together, so the claim's
-        # similarity to a sentence moved with the passage's other sentences (rag/reading/rerank.py says the same).
-        claim_vector = self.embed_model.encode([claim])[0]
-        sims = np.array([self.embed_model.encode([article.text[s:e]])[0] @ claim_vector for s, e in spans])
+        # Each text alone (Encoder.encode_each): in a batch the claim's similarity to a sentence would move with
+        # the passage's other sentences.
+        vectors = self.embed_model.encode_each([claim] + [article.text[s:e] for s, e in spans])
+        sims = vectors[1:] @ vectors[0]
         best = int(np.argmax(sims))
         return Evidence(missing, coverage, new_coverage, float(sims[best]), spans[best])
 

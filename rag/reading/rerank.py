@@ -202,10 +202,9 @@ class SentenceRanker:
             found = {k: self._cache[k] for k in dict.fromkeys(keys) if k in self._cache}
         missing = [k for k in dict.fromkeys(keys) if k not in found]
         if missing:
-            # One sentence at a time: the int8 encoder quantises a batch's activations with one scale, so in a
-            # batch a sentence's vector depended on the sentences embedded with it (its cosine with the question
-            # moved by up to 0.02), and a question's ranking on what earlier questions had left in the cache.
-            found.update((k, self.embed_model.encode([k[2]])[0]) for k in missing)
+            # Each sentence alone (Encoder.encode_each): in a batch its vector would depend on the sentences
+            # embedded with it, and a question's ranking on what earlier questions had left in this cache.
+            found.update(zip(missing, self.embed_model.encode_each([k[2] for k in missing]), strict=True))
             with self._cache_lock:
                 self._cache.update((k, found[k]) for k in missing)
                 while len(self._cache) > _CACHE_SENTENCES:
