@@ -34,6 +34,13 @@ $(TEST_STAMP): $(STAMP)
 $(CHROMIUM):
 	apt-get install -y chromium >/dev/null || (apt-get update >/dev/null && apt-get install -y chromium >/dev/null)
 
+# tests/test_int8.py runs the models on an emulated AVX2-only CPU with Debian's qemu-user (x86-64 machines).
+ifeq ($(shell uname -m),x86_64)
+QEMU := /usr/bin/qemu-x86_64
+$(QEMU):
+	apt-get install -y qemu-user >/dev/null || (apt-get update >/dev/null && apt-get install -y qemu-user >/dev/null)
+endif
+
 # Idempotent: unchanged files are skipped by size and mtime, so this is instant once built.
 index: install
 	$(BIN)/rag ingest corpus/ --index $(INDEX) --sync
@@ -45,7 +52,7 @@ lint: install
 	$(BIN)/ruff check rag ingest evals tests bench app.py
 	$(BIN)/mypy rag ingest evals bench app.py
 
-test: $(TEST_STAMP) $(CHROMIUM)
+test: $(TEST_STAMP) $(CHROMIUM) $(QEMU)
 	$(BIN)/python -m pytest
 	$(BIN)/rag eval evals/gold/seed.jsonl --corpus corpus/ --index $$(mktemp -d) --report reports/seed \
 		--fail-under answer_accuracy=0.9 citation_precision=0.8 citation_recall=0.95 refusal_recall=0.95 refusal_precision=0.9 span_exact=1.0

@@ -51,6 +51,7 @@ import numpy as np
 from evals.datasets import default_data_dir
 from evals.metrics import token_f1
 from evals.reader_data import Example, build
+from rag.int8 import store_uint8_file
 from rag.reading.pairs import MAX_TOKENS, encode_pair
 from rag.reading.trained import (
     MAX_SPAN_TOKENS,
@@ -404,7 +405,8 @@ def onnx_predictor(path: Path) -> Any:
 
 
 def export(model: Any, out_dir: Path) -> Path:
-    """fp32 ONNX via torch.onnx, then int8 dynamic quantisation (MatMul and the embedding Gather)."""
+    """fp32 ONNX via torch.onnx, then int8 dynamic quantisation (MatMul and the embedding Gather), the MatMul
+    weights stored as uint8 (rag/int8.py)."""
     import logging
     import warnings
 
@@ -434,6 +436,7 @@ def export(model: Any, out_dir: Path) -> Path:
                          op_types_to_quantize=["MatMul", "Gather"])
     finally:
         root.setLevel(level)
+    store_uint8_file(target)  # exact on every CPU (rag/int8.py)
     fp32.unlink()
     return target
 

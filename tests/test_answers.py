@@ -12,6 +12,7 @@ import pytest
 from rag import Assistant
 from rag.reading.cite import citation_errors
 from rag.reading.lexical import SPAN_WEIGHT
+from tests.expect import names
 
 # (question, text the answer must contain, text the first citation's quote must contain)
 SEED_QUESTIONS = [
@@ -57,7 +58,7 @@ def test_who_requested_csto_troops_names_tokayev(seed_assistant) -> None:
     answer = seed_assistant.ask("who requested CSTO troops?")
     assert answer.citations[0].quote.startswith("The President of Kazakhstan asked for help")
     assert any("Tokayev" in c.quote for c in answer.citations)
-    assert answer.short_answer == "Kassym-Zhomart Tokayev"
+    assert names(answer.short_answer, "Kassym-Zhomart Tokayev", "Tokayev"), answer.short_answer
 
 
 @pytest.mark.parametrize("question", OUT_OF_CORPUS)
@@ -127,13 +128,14 @@ def test_search_reranks_passages_by_their_best_sentence(seed_assistant) -> None:
 ])
 def test_short_answer_is_the_asked_for_span_of_the_cited_sentence(seed_assistant, question: str, short: str) -> None:
     answer = seed_assistant.ask(question)
-    assert answer.short_answer == short
-    assert any(short in c.quote for c in answer.citations)
+    assert names(answer.short_answer, short), answer.short_answer
+    assert any(answer.short_answer in c.quote for c in answer.citations)
 
 
 def test_who_is_question_gets_a_description_not_the_name_as_short_answer(seed_assistant) -> None:
     answer = seed_assistant.ask("Who is Ruslan Osipenko?")
-    assert not answer.abstained and answer.short_answer == "international expert"
+    assert not answer.abstained and names(answer.short_answer, "international expert"), answer.short_answer
+    assert "Osipenko" not in answer.short_answer
     assert any("international expert Ruslan Osipenko" in c.quote for c in answer.citations)
 
 
@@ -177,7 +179,7 @@ def test_a_thing_named_only_by_description_gets_the_sentence_naming_it(quiz_assi
     articles = {c.doc_id: quiz_assistant.article(c.doc_id) for c in answer.citations}
     assert citation_errors(answer, articles) == []
     # The short-answer model reads both cited sentences: its best span is the name ("sales fall" in the best one).
-    assert answer.short_answer == "Bed Bath & Beyond"
+    assert names(answer.short_answer, "Bed Bath & Beyond"), answer.short_answer
 
 
 def test_the_short_answer_is_the_models_best_span_among_the_cited_sentences() -> None:
@@ -320,4 +322,5 @@ def test_a_who_answer_is_the_role_holder_the_naming_sentence_names(tmp_path: Pat
         answer = assistant.ask("Who fled Sri Lanka?")
     assert not answer.abstained
     assert any("Gotabaya Rajapaksa" in c.quote for c in answer.citations), answer.text
-    assert answer.short_answer == "Gotabaya Rajapaksa"
+    assert names(answer.short_answer, "Gotabaya Rajapaksa"), answer.short_answer
+    assert "Singapore" not in answer.short_answer

@@ -24,6 +24,7 @@ from rag.reading.spans import SpanModel, default_span_dir
 from rag.reading.trained import ONNX_FILE, ModelShape, OnnxReaderModel, TrainedReader, default_model_dir, span_text
 from rag.text.sentences import sentence_spans
 from rag.types import Article, Passage
+from tests.expect import names
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -50,7 +51,7 @@ def trained_assistant(seed_assistant):
 def test_short_answers_come_from_the_span_head_by_default(seed_assistant) -> None:
     assert isinstance(seed_assistant.reader, LexicalReader) and seed_assistant.reader.spans is not None
     answer = seed_assistant.ask("On which TV channel did Ruslan Osipenko speak?")
-    assert answer.short_answer == "Ukraine 24"  # no pattern of rag/reading/short.py finds a channel's name
+    assert names(answer.short_answer, "Ukraine 24"), answer.short_answer  # no pattern of rag/reading/short.py finds it
     assert any("Ukraine 24" in c.quote for c in answer.citations)
     with Assistant(index_dir=seed_assistant.settings.index_dir, short_answers="patterns") as patterns:
         assert patterns.reader.spans is None
@@ -101,12 +102,12 @@ def test_the_short_answer_model_reads_the_best_sentence(seed_assistant) -> None:
         assert answer.short_answer.startswith("Ukraine 24") and any("Ukraine 24" in c.quote for c in answer.citations)
     with Assistant(index_dir=index, short_answers="span", span_model=str(default_span_dir())) as spans:
         assert isinstance(spans.reader.short, SpanModel) and spans.reader.spans is not None
-        assert spans.ask("On which TV channel did Ruslan Osipenko speak?").short_answer == "Ukraine 24"
+        assert names(spans.ask("On which TV channel did Ruslan Osipenko speak?").short_answer, "Ukraine 24")
     with Assistant(index_dir=index, short_answers="model") as head:
         assert head.reader.short is None and head.reader.spans is not None
     with Assistant(index_dir=index, short_answers="span", reader="trained") as trained:
         assert trained.reader.short is None  # the trained reader's own span head
-        assert trained.ask("When did the protests in Kazakhstan begin?").short_answer == "January 2"
+        assert names(trained.ask("When did the protests in Kazakhstan begin?").short_answer, "January 2")
     with Assistant(index_dir=index, reader="trained", span_model=str(default_span_dir())) as trained:
         assert isinstance(trained.reader.short, SpanModel)
 
@@ -236,7 +237,7 @@ def test_a_pair_reads_the_same_alone_and_among_others() -> None:
 def test_the_trained_reader_answers_and_refuses(trained_assistant) -> None:
     assert isinstance(trained_assistant.reader, TrainedReader)
     answer = trained_assistant.ask("Since when have protests been held in Kazakhstan?")
-    assert not answer.abstained and answer.short_answer == "January 2"
+    assert not answer.abstained and names(answer.short_answer, "January 2"), answer.short_answer
     assert any("since January 2" in c.quote for c in answer.citations)
     refused = trained_assistant.ask("Who won the 2018 FIFA World Cup?")
     assert refused.abstained and not refused.citations

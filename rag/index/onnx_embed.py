@@ -1,7 +1,7 @@
 """Sentence-transformers models through ONNX Runtime, int8-quantised.
 
 The model is exported once with torch.onnx (no optimum: it pins transformers<4.58) and
-quantised with onnxruntime.quantization (dynamic int8 weights), into a cache folder. After that, encoding
+quantised with onnxruntime.quantization (dynamic int8 weights, stored as uint8: rag/int8.py), into a cache folder. After that, encoding
 imports only onnxruntime, tokenizers and numpy, not torch. That is most of the start-up time saved.
 """
 
@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from rag import int8
 from rag.errors import ConfigError
 
 ONNX_FILE = "model.int8.onnx"
@@ -62,7 +63,7 @@ class OnnxEncoder:
         # question's sentences are embedded and then read by those models on the same cores, which spinning threads
         # kept busy. 100k chunks, 200 questions (bench.scale): query p50 95-104 -> 74-79 ms, p95 134-145 -> 114-118.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+        self.session = int8.session(self.onnx_path, options)
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.dimension = int(self.encode(["dimension"]).shape[1])
 
@@ -101,11 +102,7 @@ def export(model_folder: Path, cache_dir: Path) -> Path:
     """The int8 ONNX file for this model folder, kept in `cache_dir` (the index's). It is exported and quantised
     once per machine (a few seconds) into the user cache ($XDG_CACHE_HOME or ~/.cache, news-rag/onnx), and
     linked or copied from there into each index."""
-    weights = next((model_folder / n for n in ("model.safetensors", "pytorch_model.bin")
-                    if (model_folder / n).is_file()), None)
-    stamp = f"{model_folder.resolve()}:{weights.stat().st_size if weights else 0}"
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", model_folder.name)[:40]
-    name = f"{slug}-{hashlib.sha256(stamp.encode()).hexdigest()[:12]}"
+    name = cache_name(model_folder)
     target = cache_dir / name / ONNX_FILE
     if target.is_file():
         return target
@@ -128,6 +125,16 @@ def export(model_folder: Path, cache_dir: Path) -> Path:
     return target
 
 
+def cache_name(model_folder: Path) -> str:
+    """The export's folder name: the model folder, its weights' size and the weight scheme, so that a file
+    quantised another way (one that saturated on some CPUs) is never reused."""
+    weights = next((model_folder / n for n in ("model.safetensors", "pytorch_model.bin")
+                    if (model_folder / n).is_file()), None)
+    stamp = f"{model_folder.resolve()}:{weights.stat().st_size if weights else 0}:{int8.WEIGHT_SCHEME}"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", model_folder.name)[:40]
+    return f"{slug}-{hashlib.sha256(stamp.encode()).hexdigest()[:12]}"
+
+
 def _export_int8(model_folder: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     full = target.with_name(f"model.fp32.{os.getpid()}.onnx")
@@ -143,6 +150,7 @@ def _export_int8(model_folder: Path, target: Path) -> None:
             quantize_dynamic(str(full), str(partial), weight_type=QuantType.QInt8, per_channel=True)
         finally:
             root.setLevel(level)
+        int8.store_uint8_file(partial)
         partial.replace(target)  # atomic: a reader sees the whole file or none
     except Exception as exc:
         raise ConfigError(f"exporting {model_folder} to ONNX failed ({exc}); set RAG_EMBED_BACKEND=torch") from exc

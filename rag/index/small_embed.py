@@ -40,7 +40,8 @@ class SmallEncoder:
 
     @staticmethod
     def digest(folder: Path) -> str:
-        """What names the weights in the model id: an index records it, and refuses other weights."""
+        """What names the weights in the model id, taken at distillation: an index records the id, and refuses other
+        weights. Re-storing the same integers (evals/int8_weights.py) keeps the id small.json holds."""
         return hashlib.sha256((folder / MODEL_FILE).read_bytes()).hexdigest()[:8]
 
     def encode(self, texts: list[str]) -> Any:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 
+from rag import int8
 from rag.errors import ConfigError
 from rag.reading import Reading, Relevance, SpanChoice
 from rag.reading.abstain import signals
@@ -82,7 +83,7 @@ class OnnxReaderModel:
         # Its threads sleep between runs instead of spinning on the cores the sentence encoder needs next: SQuAD
         # tuning (300 questions, cold caches) p50 115-118 -> 65-69 ms, p95 174-208 -> 112-115 ms (README, Reading).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = int8.session(path, options)
 
     def run(self, ids: Sequence[Sequence[int]], type_ids: Sequence[Sequence[int]]
             ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
