@@ -294,12 +294,21 @@ class Page:
         support, which backend wrote it, why the extractive answer stood in (fallback), and the period the
         question pointed to (`period`, when it named one). `as_of`: the date the question is asked (default
         today)."""
+        import gradio as gr
+
         from rag.serialize import answer_to_dict
 
-        answer = self.assistant().ask(question, top_k=int(top_k),
-                                      filters=Filters(sources=tuple(sources or ()), published_from=since.strip(),
-                                                      published_to=until.strip(), as_of=as_of.strip()),
-                                      backend=backend or None)
+        named = [sources] if isinstance(sources, str) else list(sources or ())
+        try:  # the caller's values: a message, not a traceback
+            k = int(top_k)
+            filters = Filters(sources=tuple(named), published_from=since.strip(), published_to=until.strip(),
+                              as_of=as_of.strip())
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise gr.Error(str(exc)) from exc
+        try:
+            answer = self.assistant().ask(question, top_k=k, filters=filters, backend=backend or None)
+        except RagError as exc:
+            raise gr.Error(str(exc)) from exc
         return answer_to_dict(answer, passages=False)
 
     # -- corpus --------------------------------------------------------------------------------------------
@@ -482,7 +491,8 @@ def build_ui(page: Page) -> Any:
             with gr.Tab("Chat", id="chat"):
                 with gr.Row():
                     with gr.Column(scale=3):
-                        chatbot = gr.Chatbot(label="Chat", height=540, elem_id="chat",
+                        # No LaTeX: "$$…$$" in an article is its text, and a quote must read as its source does.
+                        chatbot = gr.Chatbot(label="Chat", height=540, elem_id="chat", latex_delimiters=[],
                                              examples=[{"text": q} for q in EXAMPLES],
                                              placeholder="Ask about the articles, or pick an example.",
                                              feedback_options=None, buttons=["copy"])
@@ -593,8 +603,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"app: warning: {exc}", file=sys.stderr)
         max_file_bytes = 50 * 1024 * 1024
     demo = build_ui(page)
+    from starlette.middleware import Middleware
+
+    from rag.page_guard import PageGuard
+
+    # Without a login, only a page on loopback may be served (login_problem): it answers loopback names only.
+    guard = Middleware(PageGuard, loopback_only=serve.login is None and not serve.exposed)
     demo.launch(server_name=serve.host, server_port=serve.port, share=serve.share, footer_links=["api"],
-                auth=serve.login, max_file_size=max_file_bytes, head=_HEAD, css=_CSS)
+                auth=serve.login, max_file_size=max_file_bytes, head=_HEAD, css=_CSS,
+                app_kwargs={"middleware": [guard]})
     return 0
 
 

@@ -18,7 +18,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,6 +208,7 @@ class Ingestor:
         self.columns = columns or Columns()
         self._fetcher: Fetcher | None = None
         self.index = index
+        self._claims_refused: set[str] = set()  # this run's sources with a record refused for another's id
         self.max_file_bytes = max_file_bytes
         self.max_article_chars = max_article_chars
         self.batch_chars = batch_chars
@@ -257,6 +258,10 @@ class Ingestor:
             report.skipped.extend(skipped)
             sources: list[SourceFile | WebSource] = [*files, *(WebSource(u) for u in urls)]
             same_pipeline = self.index.meta("pipeline") == self.fingerprint
+            if sync:  # first: an article moved out of a deleted file into another is then that file's to take
+                self._sync(report)
+            owners = self._owners()
+            self._claims_refused = set()
             batch = _Batch()
             bar = _progress(sum(f.size for f in files), progress, sources=len(sources) if not files else 0)
             reader = _Reader(sources, self._read_source, lambda f: self._unchanged(f, same_pipeline))
@@ -279,6 +284,15 @@ class Ingestor:
                     elif isinstance(event, ArticleRead) and first is not None:
                         report.skipped.append(SkippedFile(str(source.path), f"a second document with id "
                                                           f"{event.article.id!r} (the first, from {first}, is kept)"))
+                    elif isinstance(event, ArticleRead) and (owner := _owner_elsewhere(event.article.id, source,
+                                                                                         owners)):
+                        self._claims_refused.add(source.key)
+                        report.skipped.append(SkippedFile(
+                            event.article.path or str(source.path),
+                            f"its id {event.article.id!r} is the id of another source's article ({owner}): a record "
+                            "cannot replace it; give the record an id of its own"))
+                        if isinstance(source, WebSource):
+                            _count(report, source, "skipped")
                     elif isinstance(event, ArticleRead):
                         read_from[event.article.id] = str(source.path)
                         outcome = self._add_article(event.article, batch, report)
@@ -300,7 +314,7 @@ class Ingestor:
                             _count(report, source, "skipped")
                     if isinstance(event, (FileUnchanged, FileEnd, FileFailed)):
                         if isinstance(event, FileEnd):
-                            self._end_file(source, seen, kept, event.validator, batch)
+                            self._end_file(source, seen, kept, event.validator, batch, owners)
                         bar.update(source.size - shown if files else 1)
                         seen, kept, shown = {}, set(), 0
                         done_files += 1
@@ -308,7 +322,9 @@ class Ingestor:
                             on_file(done_files, len(sources))
                         if stop is not None and stop.is_set():
                             break
-                    if batch.chars >= self.batch_chars:
+                    # A feed is committed when it is read: a long poll of many feeds keeps what it has read.
+                    if batch.chars >= self.batch_chars or (isinstance(event, FileEnd) and batch
+                                                           and isinstance(source, WebSource)):
                         if isinstance(event, ArticleRead):  # mid-file: its documents so far go with a provisional record
                             self._provisional_file(source, seen, batch)
                         self._flush(batch, report, committer)
@@ -322,8 +338,6 @@ class Ingestor:
                 committer.close()  # after an error too: no write continues once the lock is released
                 reader.close()
                 bar.close()
-            if sync:
-                self._sync(report)
             self.index.set_meta("pipeline", self.fingerprint)
         report.seconds = time.perf_counter() - started
         return report
@@ -336,8 +350,18 @@ class Ingestor:
             return None
         record = self.index.file_record(source.key)
         if same_pipeline and record and record.mtime_ns == source.mtime_ns and record.size == source.size:
-            return len(record.doc_ids)
+            held = self.index.doc_hashes(record.doc_ids)
+            if len(held) == len(set(record.doc_ids)):  # else one was removed or replaced: read the file again
+                return len(record.doc_ids)
         return None
+
+    def _owners(self) -> dict[str, set[str]]:
+        """Doc id -> the sources (file keys, URLs) whose records hold it."""
+        owners: dict[str, set[str]] = {}
+        for record in self.index.file_records():
+            for doc_id in record.doc_ids:
+                owners.setdefault(doc_id, set()).add(record.path)
+        return owners
 
     def _read_source(self, source: SourceFile | WebSource) -> Iterator[SourceItem]:
         """The source's cleaned articles, a SkippedFile for each bad record (IngestError: the whole source), and
@@ -378,17 +402,23 @@ class Ingestor:
         return "added" if known is None else "updated"
 
     def _end_file(self, source: SourceFile | WebSource, articles: dict[str, Article], kept: set[str],
-                  validator: str, batch: _Batch) -> None:
-        """A source was read whole: record it. A file's documents it no longer holds are dropped; a feed's stay
-        (a feed lists only its latest entries), and an entry that failed this time keeps its document."""
+                  validator: str, batch: _Batch, owners: dict[str, set[str]]) -> None:
+        """A source was read whole: record it. A file's documents it no longer holds are dropped (and are no longer
+        its in `owners`); a feed's stay (a feed lists only its latest entries), and an entry that failed this time
+        keeps its document."""
         record = self.index.file_record(source.key)
         previous = set(record.doc_ids) if record else set()
         if isinstance(source, WebSource):
             held = tuple(sorted(previous | set(articles) | kept))
         else:
-            batch.removed.extend(sorted(previous - set(articles)))
+            dropped = sorted(previous - set(articles))
+            batch.removed.extend(dropped)
+            for doc_id in dropped:
+                owners.get(doc_id, set()).discard(source.key)
             held = tuple(articles)
-        batch.files.append(FileRecord(source.key, source.mtime_ns, source.size, held, validator))
+        # A file with a record refused for another source's id is read again next time: that source may let it go.
+        mtime_ns = -1 if source.key in self._claims_refused else source.mtime_ns
+        batch.files.append(FileRecord(source.key, mtime_ns, source.size, held, validator))
 
     def _provisional_file(self, source: SourceFile | WebSource, articles: dict[str, Article], batch: _Batch) -> None:
         """A file whose documents are committed before its end is recorded in the same transaction, with every
@@ -453,10 +483,13 @@ class Ingestor:
         committer.submit(commit)
 
     def _sync(self, report: IngestReport) -> None:
-        gone = [r for r in self.index.file_records() if not is_url(r.path) and not Path(r.path).exists()]
+        """Drop the documents of files that are gone, but any another source's record still holds."""
+        records = self.index.file_records()
+        gone = [r for r in records if not is_url(r.path) and not Path(r.path).exists()]
         if not gone:
             return
-        doc_ids = sorted({d for r in gone for d in r.doc_ids})
+        still_held = {d for r in records if r not in gone for d in r.doc_ids}
+        doc_ids = sorted({d for r in gone for d in r.doc_ids} - still_held)
         self.index.remove(doc_ids, removed_files=[r.path for r in gone])
         report.removed += len(doc_ids)
 
@@ -477,6 +510,25 @@ class Ingestor:
             ]
             self.index.remove(existing, files=rewritten)
         return len(existing)
+
+
+def _owner_elsewhere(doc_id: str, source: SourceFile | WebSource, owners: Mapping[str, set[str]]) -> str:
+    """The source, other than `source`, that an article's id belongs to ("" if none): a source whose record holds
+    it (one story in two feeds is shared), or the file a record's own id names, as doc ids of files are paths."""
+    holders = owners.get(doc_id, set()) - {source.key}
+    if isinstance(source, WebSource):
+        holders = {h for h in holders if not is_url(h)}
+    if holders:
+        return sorted(holders)[0]
+    if isinstance(source, WebSource) or is_url(doc_id):
+        return ""
+    named = Path(doc_id.split("#", 1)[0])
+    try:
+        if named.is_file() and str(named.resolve()) != source.key:
+            return str(named)
+    except OSError:
+        return ""
+    return ""
 
 
 def _count(report: IngestReport, source: SourceFile | WebSource, outcome: str) -> None:

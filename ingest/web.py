@@ -98,6 +98,8 @@ def read_url(source: WebSource, validator: str, known: set[str], fetcher: Fetche
         yield Validator(_State(fetched.etag, fetched.last_modified).dump())
         return
     entries: dict[str, str] = {}
+    fetched_pages = 0
+    waiting = 0
     for entry in feed["entries"]:
         link = entry["link"]
         fingerprint = entry["fingerprint"]
@@ -105,6 +107,10 @@ def read_url(source: WebSource, validator: str, known: set[str], fetcher: Fetche
             entries[link] = fingerprint
             yield Kept(link)
             continue
+        if fetched_pages >= fetcher.policy.max_entries:  # not recorded: the next poll reads it as new
+            waiting += 1
+            continue
+        fetched_pages += 1
         try:
             page = fetcher.get(link)
             text = page_text(page)
@@ -115,9 +121,14 @@ def read_url(source: WebSource, validator: str, known: set[str], fetcher: Fetche
         meta = {"url": page.url or link, "title": entry["title"], "published": entry["published"],
                 "authors": entry["authors"], "source": feed["title"]}
         yield RawRecord(link, link, "html", text, meta)
+    if waiting:
+        yield SkippedFile(source.path, f"{waiting:,} more new entries than the {fetcher.policy.max_entries:,} read "
+                                       "in one poll (RAG_FETCH_MAX_ENTRIES): they are read at the next")
     # Entries the feed no longer lists keep their documents (feeds show only the latest) and their fingerprints.
     kept = {k: v for k, v in state.entries.items() if k not in entries and k in known}
-    yield Validator(_State(fetched.etag, fetched.last_modified, {**kept, **entries}).dump())
+    # With entries left waiting, the next request may not be answered "304 unchanged": no validators kept.
+    yield Validator(_State("" if waiting else fetched.etag, "" if waiting else fetched.last_modified,
+                           {**kept, **entries}).dump())
 
 
 def parse_feed(fetched: Fetched) -> dict[str, Any] | None:

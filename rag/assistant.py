@@ -62,6 +62,15 @@ def _full_day(prefix: str) -> str:
     return span[1].isoformat()
 
 
+MAX_TOP_K = 100  # passages to read: more is no answer a reader or an LLM can use, and a pool Chroma refuses
+
+
+def _checked_top_k(top_k: int) -> int:
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise ConfigError(f"top_k is how many passages are read: from 1 to {MAX_TOP_K}, not {top_k:g}")
+    return int(top_k)
+
+
 def too_long(question: str) -> str:
     return (f"The question is {len(question):,} characters long; ask it in at most {MAX_QUESTION_CHARS:,} "
             "characters.")
@@ -188,7 +197,8 @@ class Assistant:
                         max_file_bytes=s.max_file_bytes, max_article_chars=s.max_article_chars,
                         batch_chars=s.ingest_batch_chars, min_free_bytes=s.min_free_bytes,
                         fetch_policy=FetchPolicy(delay_s=s.fetch_delay_s, timeout_s=s.fetch_timeout_s,
-                                                 max_bytes=s.fetch_max_bytes, allow_private=s.fetch_allow_private),
+                                                 max_bytes=s.fetch_max_bytes, allow_private=s.fetch_allow_private,
+                                                 max_entries=s.fetch_max_entries),
                         columns=Columns.parse(s.record_columns),
                         lead_encoder=self.embed_model if self.leads is not None else None)
 
@@ -206,7 +216,7 @@ class Assistant:
         question made standalone (default: the heuristic of rag.retrieve.hybrid.standalone_query)."""
         question = _clean_text(question)[:MAX_QUESTION_CHARS]
         history = [(_clean_text(str(q))[:MAX_QUESTION_CHARS], _clean_text(str(a))) for q, a in history]
-        top_k = top_k or self.settings.top_k
+        top_k = _checked_top_k(top_k or self.settings.top_k)
         query = query or standalone_query(question, history)
         if not re.search(r"\w", question):
             return Retrieval(question, query, (), (), {}, Reading((), 0.0))
@@ -269,7 +279,7 @@ class Assistant:
             yield Answer(question=question[:MAX_QUESTION_CHARS], text=refusal, abstained=True,
                          timings_ms={"retrieve": 0.0, "answer": 0.0, "total": 0.0})
             return
-        k = top_k or self.settings.top_k
+        k = _checked_top_k(top_k or self.settings.top_k)
         history = [(_clean_text(q)[:MAX_QUESTION_CHARS], _clean_text(a)) for q, a in history]
         backend = backend or self.answer_backend
         generator, problem = self._generator(backend)

@@ -74,6 +74,7 @@ class Settings:
     fetch_timeout_s: float = 20.0
     fetch_max_bytes: int = 10 * 1024 * 1024
     fetch_allow_private: bool = False
+    fetch_max_entries: int = 100  # a feed's entries read in one poll; the rest wait for the next
     # Ingestion stops with "the disk is full" before a batch when less than this (plus 4x the batch's text) is free
     # on the index's filesystem: embedded Chroma accepts writes it then cannot apply on a full disk, and its reads
     # fail until space is freed, so it must never get there.
@@ -154,6 +155,8 @@ class Settings:
             raise ConfigError(f"passage_context_chars must be 0 or more, got {self.passage_context_chars}")
         if self.fetch_delay_s < 0 or self.fetch_timeout_s <= 0 or self.fetch_max_bytes < 1:
             raise ConfigError("fetch_delay_s must be 0 or more, fetch_timeout_s and fetch_max_bytes above 0")
+        if self.fetch_max_entries < 1:
+            raise ConfigError(f"fetch_max_entries must be at least 1, got {self.fetch_max_entries}")
         if self.top_k < 1:
             raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
         if self.sentences_embedded < 0:

@@ -130,6 +130,29 @@ def last_day(prefix: str) -> int:
     return int(prefix.replace("-", "").ljust(8, "9"))
 
 
+FIRST_YEAR, LAST_YEAR = 1800, 2200  # of a date a question is asked as of, or its articles are filtered by
+
+
+def _check_date(prefix: str) -> None:
+    """ValueError unless an ISO prefix names a real year, month or day within FIRST_YEAR..LAST_YEAR.
+
+    >>> _check_date("2022-02-28"), _check_date("2022-07")
+    (None, None)
+    >>> _check_date("2022-02-30")
+    Traceback (most recent call last):
+    ValueError: 2022-02-30 is not a date (day is out of range for month)
+    """
+    import datetime
+
+    parts = [int(p) for p in prefix.split("-")]
+    if not FIRST_YEAR <= parts[0] <= LAST_YEAR:
+        raise ValueError(f"{prefix}: dates from {FIRST_YEAR} to {LAST_YEAR} are understood")
+    try:
+        datetime.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+    except ValueError as exc:
+        raise ValueError(f"{prefix} is not a date ({exc})") from None
+
+
 @dataclass(frozen=True)
 class Filters:
     """Restrict answers to some sources and/or a published date range (ISO prefixes: 2022, 2022-01, 2022-01-07;
@@ -144,9 +167,13 @@ class Filters:
     as_of: str = ""
 
     def __post_init__(self) -> None:
+        if isinstance(self.sources, str):  # one source named, not a sequence of its letters
+            object.__setattr__(self, "sources", (self.sources,) if self.sources else ())
         for bound in (self.published_from, self.published_to, self.as_of):
             if bound and not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", bound):
                 raise ValueError(f"dates are YYYY, YYYY-MM or YYYY-MM-DD, got {bound!r}")
+            if bound:
+                _check_date(bound)
 
     def __bool__(self) -> bool:
         return bool(self.sources or self.published_from or self.published_to or self.as_of)

@@ -12,10 +12,11 @@ from pathlib import Path
 
 
 def accepted_types() -> list[str]:
-    """The file suffixes ingest reads (".txt", ".html", ...)."""
+    """The file suffixes ingest reads (".txt", ".html", ..., ".warc.gz"): each is read within a memory bound
+    (docs/LIMITS.md)."""
     from ingest.load import FORMATS
 
-    return sorted(FORMATS)
+    return sorted([*FORMATS, ".warc.gz"])
 
 
 def uploads_dir(index_dir: str | Path) -> Path:
@@ -31,7 +32,7 @@ def store_uploads(files: Sequence[str], dest: Path, max_bytes: int) -> tuple[dic
     for temp in files:
         temp_path = Path(temp)
         name = temp_path.name
-        suffix = temp_path.suffix.lower()
+        suffix = ".warc.gz" if name.lower().endswith(".warc.gz") else temp_path.suffix.lower()
         if suffix not in types:
             refused.append((name, f"unsupported file type {suffix or '(none)'!r}; accepted: {' '.join(sorted(types))}"))
             continue
@@ -43,7 +44,7 @@ def store_uploads(files: Sequence[str], dest: Path, max_bytes: int) -> tuple[dic
         with temp_path.open("rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
-        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", temp_path.stem).strip("-")[:60] or "upload"
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name[: -len(suffix)]).strip("-")[:60] or "upload"
         target = dest / f"{digest.hexdigest()[:16]}-{slug}{suffix}"
         if not target.exists():
             partial = target.with_name(target.name + ".part")

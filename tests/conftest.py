@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.web_site import Site
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -44,3 +47,12 @@ def seed_assistant(tmp_path_factory: pytest.TempPathFactory):
     assert report.added == 1 and not report.skipped
     yield assistant
     assistant.close()
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    """The test's own web site on loopback, its robots.txt disallowing /private/."""
+    s = Site()
+    s.add("/robots.txt", b"User-agent: *\nDisallow: /private/\n", "text/plain")
+    yield s
+    s.close()

@@ -188,13 +188,25 @@ def _priors(frame: TimeFrame | None, published: dict[str, str]) -> dict[str, flo
     return {c: neutral if v is None else v for c, v in dated.items()}
 
 
+# A word of letters and digits ("Town7", "G7", "MH17"), which the keyword index holds whole.
+_LETTERS_AND_DIGITS = re.compile(r"\b(?=[^\W_]*[^\W\d_])(?=[^\W_]*\d)[^\W_]+\b")
+
+
 def keyword_terms(query: str) -> list[str]:
-    """The words worth a keyword search: no stopwords, no one-letter tokens.
+    """The words worth a keyword search: no stopwords, no one-letter tokens; a word of letters and digits both
+    whole and as its parts.
 
     >>> keyword_terms("Who requested the CSTO troops in 2022?")
     ['requested', 'CSTO', 'troops', '2022']
+    >>> keyword_terms("How many boats did Town7 count after the G7 summit?")
+    ['boats', 'Town7', 'Town', '7', 'count', 'G7', 'summit']
     """
-    return [t for t in tokens(query) if t.lower() not in STOPWORDS and (len(t) > 1 or t.isdigit())]
+    terms: list[str] = []
+    for word in query.split():
+        whole = _LETTERS_AND_DIGITS.findall(word)
+        parts = [t for t in tokens(word) if t.lower() not in STOPWORDS and (len(t) > 1 or t.isdigit())]
+        terms += [w for w in whole if w not in parts] + parts
+    return list(dict.fromkeys(terms))
 
 
 def widen_passages(passages: Sequence[Passage], articles: Mapping[str, Article], context_chars: int,
