@@ -9,6 +9,7 @@ escaped before it reaches the page.
 from __future__ import annotations
 
 import argparse
+import errno
 import html
 import os
 import re
@@ -26,6 +27,7 @@ from rag.errors import RagError
 from rag.types import Answer, Filters
 from rag.uploads import accepted_types, store_uploads, uploads_dir
 
+# Questions about the bundled article, offered on the empty chat where the loaded index answers them (Page.examples).
 EXAMPLES = [
     "Who requested CSTO troops?",
     "How many protesters were killed?",
@@ -67,6 +69,7 @@ _CSS = """
 #source-panel .source-meta { color: var(--body-text-color-subdued); font-size: 0.9em; margin: 4px 0 8px; }
 #source-panel .source-context { white-space: pre-wrap; line-height: 1.5; }
 #source-panel .source-url { word-break: break-all; }
+#chat [data-testid="status-tracker"] { display: none !important; }  /* the reply streams in the chat: no "processing" timer */
 """
 
 def _problem(exc: Exception) -> str:
@@ -109,7 +112,8 @@ def render_answer(answer: Any, turn: int) -> str:
     note = (f"\n\n<sub>⚠️ {_escape(answer.fallback)}: this is the extractive answer.</sub>"
             if answer.fallback else "")
     if answer.abstained:
-        return f"> 🛈 **Not in the articles.** {_escape(answer.text)}{note}"
+        notice = f"\n>\n> {_escape(answer.notice)}" if answer.notice else ""
+        return f"> **Not in the articles.** {_escape(answer.text)}{notice}{note}"
     lines = [f"**{_escape(answer.short_answer)}**", ""] if answer.short_answer else []
     lines.append(render_body(answer.text, turn))
     if answer.citations:
@@ -124,7 +128,7 @@ def render_answer(answer: Any, turn: int) -> str:
             sources.append(f"{links} {_escape(c.title or c.doc_id)}{f' ({meta})' if meta else ''}")
         lines += ["", "Sources: " + " · ".join(sources)]
     if answer.period:
-        lines += ["", f"<sub>🗓 {_escape(answer.period)}</sub>"]
+        lines += ["", f"<sub>Period: {_escape(answer.period)}</sub>"]
     if answer.backend != "extractive":
         lines += ["", f"<sub>Written by {_escape(answer.backend)}; every sentence was checked against the source "
                       "it cites.</sub>"]
@@ -237,6 +241,17 @@ class Page:
                 self._assistant = Assistant(index_dir=self.index_dir)
             return self._assistant
 
+    def examples(self) -> list[str]:
+        """The example questions this index answers: the bundled article's, where it is loaded; none on a corpus
+        they are not about (an example that is refused teaches a new user the wrong thing)."""
+        try:
+            assistant = self.assistant()
+            if assistant.stats()["documents"] == 0:
+                return []
+            return [q for q in EXAMPLES if not assistant.ask(q, backend="extractive").abstained]  # no LLM call
+        except RagError:  # the page tells it on first use
+            return []
+
     # -- chat ----------------------------------------------------------------------------------------------
     def respond(self, message: str, history: list[dict[str, Any]], turns: list[Turn] | None, top_k: float = 5,
                 sources: Sequence[str] | None = None, since: str = "", until: str = "", backend: str | None = None,
@@ -323,7 +338,10 @@ class Page:
             sources = assistant.sources()
         except RagError as exc:  # shown in the page
             return _problem(exc), [], gr.update(choices=[], value=None), gr.update()
-        summary = (f"**{stats['documents']} documents, {stats['chunks']} chunks** in `{assistant.settings.index_dir}`"
+        docs_word = "document" if stats["documents"] == 1 else "documents"
+        chunks_word = "chunk" if stats["chunks"] == 1 else "chunks"
+        summary = (f"**{stats['documents']} {docs_word}, {stats['chunks']} {chunks_word}** in "
+                   f"`{assistant.settings.index_dir}`"
                    if stats["documents"] else "**The index is empty.** Upload articles below.")
         choices = [(f"{d.title or d.doc_id} ({d.source or 'no source'})", d.doc_id) for d in docs]
         return (summary, document_rows(docs), gr.update(choices=choices, value=None), gr.update(choices=sources))
@@ -410,8 +428,13 @@ class Page:
         return out
 
 
-def _progress_callback(progress: Any) -> Callable[[int, int], None]:
-    return lambda done, total: progress((done, total), desc="Reading and embedding", unit="files")
+def _progress_callback(progress: Any) -> Callable[[float, int], None]:
+    """Gradio's bar for an ingest: its share done, and which file of how many (a big one moves it as it is read)."""
+    def report(done: float, total: int) -> None:
+        current = min(total, int(done) + 1)
+        progress(done / max(1, total), desc=f"Reading and embedding: file {current} of {total}")
+
+    return report
 
 
 # -- formatting of the corpus tab ------------------------------------------------------------------------------
@@ -419,9 +442,9 @@ def describe_filters(sources: Sequence[str] | None, since: str, until: str, as_o
     """The line under the question box saying which filters narrow the search (empty when none do).
 
     >>> describe_filters(["UNIAN"], "2022-01", "", "2022-07-10")
-    '🔎 Questions asked as of 2022-07-10 (later articles unseen); searching only articles from UNIAN, published from 2022-01 (Settings).'
+    'Questions asked as of 2022-07-10 (later articles unseen); searching only articles from UNIAN, published from 2022-01 (Settings).'
     >>> describe_filters([], "", "2022-06", "")
-    '🔎 Searching only articles published until 2022-06 (Settings).'
+    'Searching only articles published until 2022-06 (Settings).'
     """
     narrowing = []
     if sources:
@@ -433,7 +456,7 @@ def describe_filters(sources: Sequence[str] | None, since: str, until: str, as_o
     parts = [f"Questions asked as of {_escape(as_of.strip())} (later articles unseen)"] if (as_of or "").strip() else []
     if narrowing:
         parts.append(f"{'searching' if parts else 'Searching'} only articles {', '.join(narrowing)}")
-    return f"🔎 {'; '.join(parts)} (Settings)." if parts else ""
+    return f"{'; '.join(parts)} (Settings)." if parts else ""
 
 
 def render_report(report: Any, names: dict[str, str] | None = None, refused: Sequence[tuple[str, str]] = ()) -> str:
@@ -443,12 +466,23 @@ def render_report(report: Any, names: dict[str, str] | None = None, refused: Seq
     if report.removed:
         parts.append(f"{report.removed} removed")
     problems = [(name, reason) for name, reason in refused]
-    problems += [(names.get(str(Path(s.path).resolve()), Path(s.path).name), s.reason) for s in report.skipped]
+    problems += [(_uploaded_name(s.path, names), s.reason) for s in report.skipped]
     out = f"<p><strong>Done:</strong> {', '.join(parts)} ({report.chunks} chunks, {report.seconds:.1f} s).</p>"
     if problems:
         items = "".join(f"<li><strong>{html.escape(n)}</strong>: {html.escape(r)}</li>" for n, r in problems)
         out += f'<div class="ingest-errors"><p>⚠️ {len(problems)} file(s) not added:</p><ul>{items}</ul></div>'
     return out
+
+
+def _uploaded_name(path: str, names: dict[str, str]) -> str:
+    """The name the user uploaded a skipped file (or one of its records, "stored.jsonl:3") under.
+
+    >>> _uploaded_name("/idx/uploads/aab6fbc8-bad.jsonl:3", {"/idx/uploads/aab6fbc8-bad.jsonl": "bad.jsonl"})
+    'bad.jsonl:3'
+    """
+    found = re.fullmatch(r"(.*?)(:\d+)?", path)
+    base, line = (found.group(1), found.group(2) or "") if found else (path, "")
+    return names.get(str(Path(base).resolve()), Path(base).name) + line
 
 
 def document_rows(docs: Sequence[Any]) -> list[list[Any]]:
@@ -483,6 +517,7 @@ def build_ui(page: Page) -> Any:
 
         settings = Settings()
     backends = ["extractive"] + ([settings.answer_backend] if settings.answer_backend != "extractive" else [])
+    examples = page.examples()
     with gr.Blocks(title="News QA") as demo:
         gr.Markdown("## Ask the news corpus\nAnswers quote the articles and cite each quote; click a citation to "
                     "read it in its article. When the articles don't say, the assistant says so.")
@@ -493,14 +528,16 @@ def build_ui(page: Page) -> Any:
                     with gr.Column(scale=3):
                         # No LaTeX: "$$…$$" in an article is its text, and a quote must read as its source does.
                         chatbot = gr.Chatbot(label="Chat", height=540, elem_id="chat", latex_delimiters=[],
-                                             examples=[{"text": q} for q in EXAMPLES],
-                                             placeholder="Ask about the articles, or pick an example.",
+                                             examples=[{"text": q} for q in examples] or None,
+                                             placeholder=("Ask about the articles, or pick an example." if examples
+                                                          else "Ask a question about the articles."),
                                              feedback_options=None, buttons=["copy"])
-                        with gr.Row():
+                        with gr.Row(equal_height=True):
                             box = gr.Textbox(placeholder="Ask a question about the articles…", show_label=False,
-                                             scale=8, autofocus=True, elem_id="question")
-                            send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                            new_chat = gr.Button("New chat", scale=1, elem_id="new-chat")
+                                             scale=8, min_width=320, autofocus=True, elem_id="question")
+                            send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                            new_chat = gr.Button("New chat", variant="secondary", size="sm", scale=0, min_width=90,
+                                                 elem_id="new-chat")
                         active_filters = gr.Markdown("", elem_id="active-filters")
                     with gr.Column(scale=2):
                         gr.Markdown("### Source")
@@ -548,10 +585,11 @@ def build_ui(page: Page) -> Any:
 
         chat_in = [box, chatbot, turns, top_k, sources, since, until, backend, as_of]
         chat_out = [box, chatbot, panel, turns]
-        box.submit(page.respond, chat_in, chat_out, api_name="ask")
-        send.click(page.respond, chat_in, chat_out, api_visibility="private")
+        # The reply's own "Searching the articles…" and its streaming text are the progress: no overlay on the chat.
+        box.submit(page.respond, chat_in, chat_out, api_name="ask", show_progress="hidden")
+        send.click(page.respond, chat_in, chat_out, api_visibility="private", show_progress="hidden")
         chatbot.example_select(_example_text(gr), None, box, api_visibility="private").then(
-            page.respond, chat_in, chat_out, api_visibility="private")
+            page.respond, chat_in, chat_out, api_visibility="private", show_progress="hidden")
         new_chat.click(lambda: ("", [], render_panel([]), []), None, chat_out, api_visibility="private")
         gr.on([sources.change, since.change, until.change, as_of.change], describe_filters,
               [sources, since, until, as_of],
@@ -575,6 +613,25 @@ def build_ui(page: Page) -> Any:
     return demo
 
 
+def port_in_use(host: str, port: int) -> str:
+    """Why `host:port` cannot be listened on ("" when it can): told before the models load, in our words rather than
+    the web server's traceback."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"{host} is not an address of this machine: {exc.strerror}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the web server binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -596,6 +653,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         print(f"app: error: {problem}", file=sys.stderr)
         return 2
+    busy = port_in_use(serve.host, serve.port)
+    if busy:
+        print(f"app: error: cannot serve on {serve.host}:{serve.port} ({busy}): pass --port with a free port "
+              "(or set RAG_PORT)", file=sys.stderr)
+        return 1
+    from rag.config import Settings
+
+    try:
+        index_dir = Settings.from_env().with_overrides(index_dir=serve.index_dir).index_dir
+    except RagError as exc:
+        print(f"app: error: {exc}", file=sys.stderr)
+        return 2
+    from rag.index.catalog import index_exists
+
+    if not index_exists(index_dir):
+        print(f"app: note: no index at {index_dir} yet: upload articles on the page, or run "
+              f"`rag ingest PATH --index {index_dir}`", file=sys.stderr)
     page = Page(serve.index_dir)
     try:
         max_file_bytes = page.assistant().settings.max_file_bytes
@@ -609,9 +683,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Without a login, only a page on loopback may be served (login_problem): it answers loopback names only.
     guard = Middleware(PageGuard, loopback_only=serve.login is None and not serve.exposed)
+    if not serve.share:  # Gradio's own lines would suggest `share=True`; a share link's address is Gradio's to print
+        shown = f"[{serve.host}]" if ":" in serve.host else serve.host
+        print(f"Serving on http://{shown}:{serve.port} (Ctrl-C to stop)", flush=True)
     demo.launch(server_name=serve.host, server_port=serve.port, share=serve.share, footer_links=["api"],
                 auth=serve.login, max_file_size=max_file_bytes, head=_HEAD, css=_CSS,
-                app_kwargs={"middleware": [guard]})
+                app_kwargs={"middleware": [guard]}, quiet=not serve.share)
     return 0
 
 

@@ -79,3 +79,25 @@ def write_abstention_chart(path: Path, curve: list[dict[str, Any]], min_support:
     _style(ax, "over-refusal (answerable questions refused)", title)
     _save(plt, fig, path)
     return True
+
+
+def write_answer_chart(path: Path, curve: list[dict[str, Any]], min_support: float, title: str) -> bool:
+    """Answered right and answered wrong against the share refused, as the support threshold moves (over the
+    answerable questions), the configured threshold marked."""
+    plt = _pyplot()
+    points = [c for c in curve if c["refused"] is not None]
+    if plt is None or not points:
+        return False
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    refused = [c["refused"] for c in points]
+    ax.plot(refused, [c["right"] for c in points], "-", color="tab:green", label="answered right")
+    ax.plot(refused, [c["wrong"] for c in points], "-", color="tab:red", label="answered wrong")
+    current = min(points, key=lambda c: abs(c["threshold"] - min_support))
+    ax.plot([current["refused"]] * 2, [current["right"], current["wrong"]], "o", color="black",
+            label=f"min_support = {min_support:g}")
+    ax.set_ylabel("share of answerable questions")
+    ax.set_xlim(0, 1)
+    _style(ax, "refused (answerable questions)", title)
+    ax.legend(loc="upper right")
+    _save(plt, fig, path)
+    return True

@@ -12,7 +12,12 @@ from pathlib import Path
 from evals.gold import Evidence, GoldCase, GoldError
 from evals.metrics import contains
 
-DATASETS = ("squad2", "squad2-unseen", "realtimeqa", "multihop")
+DATASETS = ("squad2", "squad2-unseen", "realtimeqa", "realtimeqa-2023", "realtimeqa-2024", "multihop")
+# The weeks of past/<year>: 2023 tunes (read its misses, fit, choose), 2024 is held out (aggregates only).
+NEWS_WEEKS = {"realtimeqa-2023": "2023", "realtimeqa-2024": "2024"}
+# Cases reported apart from the headline figures: questions whose gold choice is in none of their own pages.
+ASIDE_TAG = "answer-not-in-pages"
+RECORDS_PER_FILE = 1000  # each corpus file well under the 50 MB file limit
 
 
 def default_data_dir() -> Path:
@@ -121,6 +126,77 @@ def realtimeqa(data_dir: Path, work: Path) -> tuple[list[Path], list[GoldCase]]:
     return [_write_jsonl(list(docs.values()), work / "realtimeqa.jsonl")], cases
 
 
+# The kind of answer a question asks for, by its wh-phrase (more specific phrases first: at the same position,
+# the first listed wins).
+_PLACES = r"(?:country|countries|state|states|city|cities|county|region|province|island|nation|continent)"
+_TIMES = r"(?:year|month|day|date|decade|century)"
+_KINDS = tuple((name, re.compile(pattern, re.I)) for name, pattern in (
+    ("how-many", r"\bhow (?:many|much)\b"),
+    ("when", rf"\bwhen\b|\b(?:what|which) {_TIMES}\b|\bin (?:what|which) {_TIMES}\b"),
+    ("where", rf"\bwhere\b|\b(?:what|which) {_PLACES}\b|\bin (?:what|which) {_PLACES}\b"),
+    ("who", r"\bwho(?:m|se)?\b"),
+    ("which", r"\bwhich\b"),
+    ("what", r"\bwhat\b"),
+))
+
+
+def question_kinds(question: str, as_of: str) -> tuple[str, str]:
+    """(the kind of answer asked for: how-many / when / where / who / which / what / other, "time-word" or
+    "no-time-word"), for the breakdowns of a report: the question's first wh-phrase, wherever it is.
+
+    >>> question_kinds("The U.S. embassy in which country was evacuated this week?", "2023-04-28")
+    ('where', 'time-word')
+    >>> question_kinds("Infestations of which unwanted pest are causing panic across Paris?", "2023-10-06")
+    ('which', 'no-time-word')
+    """
+    from datetime import date
+
+    from rag.retrieve.timeframe import time_frame
+
+    found = [(m.start(), i, name) for i, (name, pattern) in enumerate(_KINDS) if (m := pattern.search(question))]
+    kind = min(found)[2] if found else "other"
+    frame = time_frame(question, date.fromisoformat(as_of)) if as_of else None
+    return kind, "time-word" if frame is not None and frame.kind else "no-time-word"
+
+
+def realtimeqa_weeks(data_dir: Path, work: Path, year: str) -> tuple[list[Path], list[GoldCase]]:
+    """RealTime QA's weeks of one year: the corpus is the search-result pages of every question; each question
+    is asked as of its quiz date, its gold choice the answer. The questions whose gold choice is in one of their
+    own pages are the answerable set (tag `answer-in-pages`, its pages the evidence); the rest are tagged
+    ASIDE_TAG and reported apart. 2023 is the tuning split, 2024 held out (tags `tuning`, `held-out`)."""
+    folder = _require(data_dir / "realtimeqa" / "past" / year)
+    docs: dict[str, dict[str, object]] = {}
+    pages: dict[str, list[str]] = {}
+    for path in sorted(folder.glob("*_gcs.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            obj = json.loads(line)
+            urls = []
+            for r in obj.get("search_result") or []:
+                if not (r.get("text") or "").strip() or not r.get("url"):
+                    continue
+                docs.setdefault(r["url"], {"id": r["url"], "url": r["url"], "text": r["text"],
+                                           "published": r.get("publish_date") or "", "title": r.get("title") or ""})
+                urls.append(r["url"])
+            pages[obj["question_id"]] = urls
+    split = "tuning" if year == "2023" else "held-out"
+    cases = []
+    for path in sorted(folder.glob("*_qa.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            q = json.loads(line)
+            gold = q["choices"][int(q["answer"][0])].strip("“”\"")
+            as_of = q["question_date"].replace("/", "-")
+            holding = [u for u in pages.get(q["question_id"], []) if contains(str(docs[u]["text"]), gold)]
+            kind, time_word = question_kinds(q["question_sentence"], as_of)
+            cases.append(GoldCase(q["question_id"], q["question_sentence"], True, answers=(gold,),
+                                  evidence=tuple(Evidence(url=u) for u in holding),
+                                  tags=("answer-in-pages" if holding else ASIDE_TAG, split, kind, time_word),
+                                  as_of=as_of))
+    records = list(docs.values())
+    files = [_write_jsonl(records[i:i + RECORDS_PER_FILE], work / f"realtimeqa-{year}" / f"pages-{i:06d}.jsonl")
+             for i in range(0, len(records), RECORDS_PER_FILE)]
+    return files, cases
+
+
 def multihop(data_dir: Path, work: Path) -> tuple[list[Path], list[GoldCase]]:
     """MultiHop-RAG queries (news of late 2023) against a 2022 news corpus (RealTime QA's pages): every one
     should be refused."""
@@ -139,6 +215,13 @@ def load_dataset(name: str, data_dir: Path, work: Path, limit: int | None = None
         if limit:  # a prefix of the full sample, keeping its 77/23 split, so it is disjoint from squad2_tuning too
             pos, neg = [c for c in cases if c.answerable], [c for c in cases if not c.answerable]
             cases = pos[: int(limit * 0.77)] + neg[: limit - int(limit * 0.77)]
+        return files, cases
+    if name in NEWS_WEEKS:  # --limit: the first questions of the answerable set and of the rest; the corpus whole
+        files, cases = realtimeqa_weeks(data_dir, work, NEWS_WEEKS[name])
+        if limit:
+            scored = [c for c in cases if ASIDE_TAG not in c.tags]
+            aside = [c for c in cases if ASIDE_TAG in c.tags]
+            cases = scored[:limit] + aside[: limit * len(aside) // max(1, len(scored))]
         return files, cases
     if name in ("realtimeqa", "multihop"):  # --limit: the first questions; the corpus stays whole
         files, cases = realtimeqa(data_dir, work) if name == "realtimeqa" else multihop(data_dir, work)

@@ -142,6 +142,8 @@ def aggregate(results: Sequence[Mapping[str, Any]], ks: Iterable[int]) -> dict[s
         "refusal_precision": round(sum(not r["answerable"] for r in refused) / len(refused), 4) if refused else None,
         "refusal_recall": _mean([float(r["abstained"]) for r in refuse]),
         "over_refusal": _mean([float(r["abstained"]) for r in answerable]),
+        # Answered, and wrong: the gold answer is not in the answer (the answer a reader would be misled by).
+        "wrong_answers": _mean([float(not r["abstained"] and not r["correct"]) for r in answerable]),
         "latency_p50_ms": _percentile([r["latency_ms"] for r in results], 0.5),
         "latency_p95_ms": _percentile([r["latency_ms"] for r in results], 0.95),
         # With an LLM backend: the share of answers where the extractive answer stood in (backend failed, or no
@@ -178,6 +180,19 @@ def abstention_curve(results: Sequence[Mapping[str, Any]], thresholds: Iterable[
         curve.append({"threshold": round(t, 3),
                       "refusal_recall": _mean([float(s < t) for s in refuse]),
                       "over_refusal": _mean([float(s < t) for s in answer])})
+    return curve
+
+
+def answer_curve(results: Sequence[Mapping[str, Any]], thresholds: Iterable[float]) -> list[dict[str, float | None]]:
+    """Over the answerable cases, what refusing every answer below each support threshold would give: the share
+    refused, answered right and answered wrong (accuracy against refusals; the three add up to 1)."""
+    answerable = [r for r in results if r["answerable"]]
+    curve = []
+    for t in thresholds:
+        kept = [r for r in answerable if not r["abstained"] and r["support"] >= t]
+        curve.append({"threshold": round(t, 3), "refused": _mean([float(r not in kept) for r in answerable]),
+                      "right": _mean([float(r in kept and r["correct"]) for r in answerable]),
+                      "wrong": _mean([float(r in kept and not r["correct"]) for r in answerable])})
     return curve
 
 

@@ -13,13 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evals.charts import write_abstention_chart, write_chart
-from evals.datasets import DATASETS, default_data_dir, load_dataset
+from evals.charts import write_abstention_chart, write_answer_chart, write_chart
+from evals.datasets import ASIDE_TAG, DATASETS, default_data_dir, load_dataset
 from evals.gold import GoldCase, GoldError, load_gold
 from evals.metrics import (
     abstention_curve,
     aggregate,
     aggregate_retrieval,
+    answer_curve,
     by_tag,
     normalize,
     score_case,
@@ -28,7 +29,8 @@ from evals.metrics import (
 from rag.types import Filters
 
 HEADLINE = ["answer_accuracy", "citation_precision", "citation_recall", "span_exact", "refusal_precision",
-            "refusal_recall", "over_refusal", "short_em", "short_f1", "short_f1_all", "short_rate", "mrr"]
+            "refusal_recall", "over_refusal", "wrong_answers", "short_em", "short_f1", "short_f1_all", "short_rate",
+            "mrr"]
 
 
 def _parse_gates(items: list[str]) -> dict[str, float]:
@@ -42,6 +44,12 @@ def _parse_gates(items: list[str]) -> dict[str, float]:
         if not sep:
             raise GoldError(f"--fail-under takes METRIC=VALUE, got {item!r}")
     return gates
+
+
+def _thresholds(min_support: float) -> list[float]:
+    """Support thresholds for the trade-off curves: from the configured one up, since an answer refused below it was
+    never composed and cannot be scored."""
+    return [round(min_support, 3)] + [i / 100 for i in range(0, 96, 2) if i / 100 > min_support]
 
 
 def _git_commit() -> str:
@@ -182,14 +190,30 @@ def write_reports(out: Path, report: dict[str, Any], table: str, comparison: str
                   "", "![abstention](abstention.png)", "", "| threshold | refusal_recall | over_refusal |", "|---|---|---|"]
         lines += [f"| {c['threshold']:.2f} | {c['refusal_recall']:.3f} | {c['over_refusal']:.3f} |" for c in curve[::2]]
         lines.append("")
+    answers = [c for c in report.get("answer_curve", []) if c["refused"] is not None]
+    if answers:
+        lines += ["## Answered right, wrong, refused (answerable questions)", "",
+                  f"As the support threshold rises from the configured `min_support`, "
+                  f"{report['reader']['min_support']}.", "", "![answers](answers.png)", "",
+                  "| threshold | refused | right | wrong |", "|---|---|---|---|"]
+        lines += [f"| {c['threshold']:.2f} | {c['refused']:.3f} | {c['right']:.3f} | {c['wrong']:.3f} |"
+                  for c in answers[::3]]
+        lines.append("")
+    if "aside" in report:
+        apart = report["aside"]["aggregate"]
+        lines += [f"## Reported apart: {report['aside']['tag']} ({apart['cases']})", "",
+                  f"answer accuracy {_fmt(apart['answer_accuracy'])}, refused {_fmt(apart['over_refusal'])}, "
+                  f"wrong answers {_fmt(apart['wrong_answers'])}", ""]
     k = max(report["ks"])
     base_tags = report.get("baseline", {}).get("by_tag", {})
-    lines += ["## By tag", "", f"| tag | cases | answer_accuracy | refusal_recall | over_refusal | hit@{k} | "
-              f"answer_in_top@{k} | baseline hit@{k} | baseline answer_in_top@{k} |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["## By tag", "", f"| tag | cases | answer_accuracy | wrong_answers | refusal_recall | over_refusal | "
+              f"hit@1 | hit@{k} | answer_in_top@{k} | baseline hit@{k} | baseline answer_in_top@{k} |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for tag, agg in report["by_tag"].items():
         base = base_tags.get(tag, {})
-        lines.append(f"| {tag} | {agg['cases']} | {_fmt(agg['answer_accuracy'])} | {_fmt(agg['refusal_recall'])} | "
-                     f"{_fmt(agg['over_refusal'])} | {_fmt(agg.get(f'hit@{k}'))} | {_fmt(agg.get(f'answer_in_top@{k}'))} | "
+        lines.append(f"| {tag} | {agg['cases']} | {_fmt(agg['answer_accuracy'])} | {_fmt(agg['wrong_answers'])} | "
+                     f"{_fmt(agg['refusal_recall'])} | {_fmt(agg['over_refusal'])} | {_fmt(agg.get('hit@1'))} | "
+                     f"{_fmt(agg.get(f'hit@{k}'))} | {_fmt(agg.get(f'answer_in_top@{k}'))} | "
                      f"{_fmt(base.get(f'hit@{k}'))} | {_fmt(base.get(f'answer_in_top@{k}'))} |")
     failures = [r for r in report["results"] if (r["answerable"] and not r.get("correct")) or (not r["answerable"] and not r["abstained"])]
     lines += ["", f"## Misses ({len(failures)})", ""]
@@ -239,7 +263,10 @@ def main(args: argparse.Namespace) -> int:
             for s in ingest.skipped:
                 print(f"eval: corpus file skipped: {s.path}: {s.reason}", file=sys.stderr)
         results = evaluate(assistant, cases, ks)
-        agg = aggregate(results, ks)
+        # The headline figures are of the scored cases; those tagged ASIDE_TAG (no page holds their answer) apart.
+        aside = [r for r in results if ASIDE_TAG in r["tags"]]
+        scored = [r for r in results if ASIDE_TAG not in r["tags"]]
+        agg = aggregate(scored, ks)
         agg.update({"ingest_seconds": round(ingest_seconds, 2), "ingest_chunks": chunks,
                     "ingest_chunks_per_s": round(chunks / ingest_seconds, 1) if ingest_seconds else None,
                     "rss_growth_mb": round(_rss_mb() - rss_before, 1)})
@@ -254,7 +281,7 @@ def main(args: argparse.Namespace) -> int:
             rss_before = _rss_mb()
             baseline = LlamaIndexBaseline(work, embed_model, max_file_bytes=settings.max_file_bytes)
             baseline.build(corpus)
-            base_results = evaluate_baseline(baseline, cases, ks)
+            base_results = evaluate_baseline(baseline, [c for c in cases if ASIDE_TAG not in c.tags], ks)
             base_agg = aggregate_retrieval(base_results, ks)
             base_agg.update({"ingest_seconds": round(baseline.ingest_seconds, 2), "ingest_chunks": baseline.chunks,
                              "ingest_chunks_per_s": round(baseline.chunks / baseline.ingest_seconds, 1)
@@ -263,8 +290,13 @@ def main(args: argparse.Namespace) -> int:
         agg["peak_rss_mb"] = _peak_rss_mb()
         missing = [r["id"] for r in results if r.get("evidence_found") is False]
         table = format_table(agg, ks)
-        print(f"{args.gold}: {len(cases)} cases, top_k={settings.top_k}")
+        print(f"{args.gold}: {len(scored)} cases, top_k={settings.top_k}"
+              + (f" ({len(aside)} more, {ASIDE_TAG}, reported apart)" if aside else ""))
         print(table)
+        if aside:
+            apart = aggregate(aside, ks)
+            print(f"\n{ASIDE_TAG} ({len(aside)}): answer_accuracy {_fmt(apart['answer_accuracy'])}, refused "
+                  f"{_fmt(apart['over_refusal'])}, wrong answers {_fmt(apart['wrong_answers'])}")
         comparison = ""
         if base_agg is not None:
             comparison = compare_table(agg, base_agg, ks)
@@ -277,8 +309,12 @@ def main(args: argparse.Namespace) -> int:
                   "settings": {k: str(v) for k, v in vars(settings).items()},
                   "reader": {"name": assistant.reader.name, "min_support": assistant.answerer.min_support,
                              "rules": sorted(assistant.answerer.rules)}, "aggregate": agg,
-                  "by_tag": by_tag(results, ks), "results": results, "evidence_missing": missing,
-                  "abstention_curve": abstention_curve(results, [i / 100 for i in range(10, 91, 2)])}
+                  "by_tag": {**by_tag(scored, ks), **({ASIDE_TAG: aggregate(aside, ks)} if aside else {})},
+                  "results": results, "evidence_missing": missing,
+                  "abstention_curve": abstention_curve(scored, _thresholds(assistant.answerer.min_support)),
+                  "answer_curve": answer_curve(scored, _thresholds(assistant.answerer.min_support))}
+        if aside:
+            report["aside"] = {"tag": ASIDE_TAG, "aggregate": aggregate(aside, ks)}
         if base_agg is not None:
             report["baseline"] = {"pipeline": "llama-index VectorStoreIndex.from_documents, SentenceSplitter() "
                                               "defaults, same embedding model, Chroma, as_retriever()",
@@ -293,7 +329,10 @@ def main(args: argparse.Namespace) -> int:
             curve = any(not r["answerable"] for r in results) and write_abstention_chart(
                 out / "abstention.png", report["abstention_curve"], assistant.answerer.min_support,
                 f"{args.gold}: abstention trade-off")
-            charts = [name for name, made in (("retrieval.png", charted), ("abstention.png", curve)) if made]
+            answers = write_answer_chart(out / "answers.png", report["answer_curve"], assistant.answerer.min_support,
+                                         f"{args.gold}: answered right and wrong against refused")
+            charts = [name for name, made in (("retrieval.png", charted), ("abstention.png", curve),
+                                              ("answers.png", answers)) if made]
             print(f"eval: wrote {out}/report.json, report.md" + "".join(f", {c}" for c in charts))
     failed = [f"{m}={agg.get(m)} < {v}" for m, v in gates.items() if agg.get(m) is None or agg[m] < v]
     if missing:

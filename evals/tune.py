@@ -19,7 +19,7 @@ The lexical reader (`--reader lexical`):
 5. With the trained models (RAG_SHORT_ANSWERS=span): how many of the ranker's best sentences they re-order and
    with what weights on the reader model's logit and the span head's best-span score (the reader model's own, or
    RAG_SPAN_MODEL's; `MODEL_READS`, `MODEL_WEIGHT`, `SPAN_WEIGHT`), for the share whose best sentence holds a gold
-   answer (SQuAD counted twice, as for the trained reader).
+   answer (SQuAD and the news weeks counted alike, as for the trained reader).
 The weights and threshold it prints are the defaults in rag/reading/rerank.py and rag/reading/lexical.py.
 """
 
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from evals.datasets import default_data_dir, multihop, realtimeqa, squad2_tuning
+from evals.datasets import ASIDE_TAG, default_data_dir, multihop, realtimeqa_weeks, squad2_tuning
 from evals.metrics import contains
 from rag.config import Settings
 from rag.reading.abstain import SIGNALS, signals
@@ -114,7 +114,7 @@ def report_model_order(rows: list[dict[str, Any]]) -> None:
                                                   + v * r["span_scores"][:n]))] for r in part]
                     shares.append(float(np.mean(right)) if right else 0.0)
                 cells.append(f"w={w}: {shares[0]:.3f}/{shares[1]:.3f}")
-                overall = round((2 * shares[0] + shares[1]) / 3, 4)
+                overall = round((shares[0] + shares[1]) / 2, 4)  # SQuAD and the news weeks alike
                 if overall > best_of.get(n, (-1.0, 0.0, 0.0))[0]:
                     best_of[n] = (overall, w, v)
             print(f"  n={n} v={v}  " + "  ".join(cells))
@@ -213,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-over-refusal", type=float, default=0.10)
     parser.add_argument("--data", type=Path, default=default_data_dir())
     parser.add_argument("--index", type=Path, help="keep the SQuAD index here between runs (default: a temp dir)")
-    parser.add_argument("--news-index", type=Path, help="keep the RealTime QA pages' index here (default: a temp dir)")
+    parser.add_argument("--news-index", type=Path,
+                        help="keep the index of RealTime QA's 2023 pages here (default: a temp dir)")
+    parser.add_argument("--multihop-index", type=Path,
+                        help="keep the index of RealTime QA's 2022 pages (MultiHop-RAG's corpus) here")
     parser.add_argument("--cache", type=Path, help="keep the collected features in this file and reuse them")
     parser.add_argument("--write", action="store_true",
                         help="trained reader: write the fitted values to calibration.json in the model's folder "
@@ -253,17 +256,22 @@ def _collect_all(args: argparse.Namespace, settings: Settings, collector: Any) -
         rows = collector(assistant, cases)
         for r in rows:
             r["set"] = "squad2"
-        # News: RealTime QA's June questions (answer in a gold article) against its 2022 pages, each asked as of
-        # its quiz date as the evaluation does, and the even half of MultiHop-RAG's late-2023 questions against
-        # the same pages (all should be refused).
+        # News: RealTime QA's 2023 weeks (the questions whose answer is in one of their own pages) against those
+        # weeks' pages, each asked as of its quiz date as the evaluation does; and the even half of MultiHop-RAG's
+        # late-2023 questions against the 2022 pages (all should be refused: the 2023 pages may hold their answers).
         news_index = args.news_index or Path(tmp) / "news"
-        news_files, news_cases = realtimeqa(args.data, news_index / "dataset")
-        _, multihop_cases = multihop(args.data, Path(tmp) / "multihop")
-        news_cases = [c for c in news_cases if "tuning" in c.tags and "answer-in-gold" in c.tags]
-        news_cases += [c for c in multihop_cases if "tuning" in c.tags]
+        news_files, news_cases = realtimeqa_weeks(args.data, news_index / "dataset", "2023")
+        news_cases = [c for c in news_cases if ASIDE_TAG not in c.tags]
         news = Assistant(settings=settings.with_overrides(index_dir=news_index))
         news.ingest([str(f) for f in news_files], progress=False)
         for r in collector(news, news_cases):
+            r["set"] = "news"
+            rows.append(r)
+        pages_2022 = args.multihop_index or Path(tmp) / "multihop"
+        multihop_files, multihop_cases = multihop(args.data, pages_2022 / "dataset")
+        refuse = Assistant(settings=settings.with_overrides(index_dir=pages_2022))
+        refuse.ingest([str(f) for f in multihop_files], progress=False)
+        for r in collector(refuse, [c for c in multihop_cases if "tuning" in c.tags]):
             r["set"] = "news"
             rows.append(r)
     return rows
@@ -341,7 +349,7 @@ def report_trained(rows: list[dict[str, Any]], max_over_refusal: float, folder: 
             part = [r for r in answerable if r["set"] == name and len(r["y"])]
             scores = [raw[id(r)] + w * np.array([c.score for c in r["pre"]]) for r in part]
             shares.append(float(np.mean([r["y"][int(np.argmax(z))] for r, z in zip(part, scores, strict=True)])))
-        prior_right[w] = (shares[0] * 2 + shares[1]) / 3  # SQuAD counts twice: ten times the questions
+        prior_right[w] = (shares[0] + shares[1]) / 2  # SQuAD and the news weeks alike
         print(f"  {w:>4}   {shares[0]:.3f} / {shares[1]:.3f}")
     prior = max(PRIOR_WEIGHTS, key=lambda w: (round(prior_right[w], 3), -w))
     print(f"prior weight {prior}")

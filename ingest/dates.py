@@ -140,6 +140,8 @@ def dateline_date(text: str) -> str:
     '2022-06-16'
     >>> dateline_date("Updated 10:05 AM ET, Thu June 16, 2022\\nThe storm...")
     '2022-06-16'
+    >>> dateline_date("Tram line opens\\nPublished: 2025-02-18\\nThe first tram...")
+    '2025-02-18'
     >>> dateline_date("On June 6, 1944, Allied troops landed in Normandy, the longest day of the war began.")
     ''
     """
@@ -151,7 +153,9 @@ def dateline_date(text: str) -> str:
                 return found
     head = text[:_STAMP_CHARS]
     for stamp in _STAMP.finditer(head):
-        found = _named_date(head[stamp.end(): stamp.end() + 60])
+        after = head[stamp.end(): stamp.end() + 60]
+        numeric = _NUMERIC_DATE.match(after.strip() + " ") or _US_DATE.match((after.split() or [""])[0])
+        found = _named_date(after) or (parse_date(numeric.group(0).strip()) if numeric else "")
         if found:
             return found
     return ""

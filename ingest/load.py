@@ -76,6 +76,8 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[SourceFile],
             for folder, dirs, files in os.walk(root, followlinks=False):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 candidates.extend(Path(folder) / name for name in sorted(files) if not name.startswith("."))
+            if not candidates:
+                skipped.append(SkippedFile(str(root), "the folder holds no files"))
         elif root.exists():
             candidates = [root]
         else:
@@ -253,7 +255,7 @@ def read_records(source: SourceFile, max_bytes: int, max_chars: int = 1_000_000,
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield SkippedFile(where, f"malformed JSON on line {lineno}: {exc.msg}")
+            yield SkippedFile(where, f"malformed JSON on line {lineno}, column {exc.colno}: {exc.msg}")
             continue
         if not isinstance(obj, dict):
             yield SkippedFile(where, f"line {lineno} is not a JSON object")

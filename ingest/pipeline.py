@@ -224,9 +224,10 @@ class Ingestor:
         )
 
     def run(self, paths: Iterable[str | os.PathLike[str]], sync: bool = False, progress: bool | None = None,
-            on_file: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> IngestReport:
+            on_file: Callable[[float, int], None] | None = None, stop: threading.Event | None = None) -> IngestReport:
         """Paths are files, folders, or feed and page URLs (ingest/web.py). `on_file(done, total)` is called after
-        each source (for a progress display). When `stop` is set, the run ends after the source being read, with
+        each source, and within a large one as it is read (`done` then counts the part read: 3.5 of 10 sources),
+        for a progress display. When `stop` is set, the run ends after the source being read, with
         everything read so far committed.
 
         A failed write (disk full, read-only directory) raises IndexStorageError; what was committed before it
@@ -241,7 +242,7 @@ class Ingestor:
                 self._fetcher = None
 
     def _run(self, paths: Iterable[str | os.PathLike[str]], sync: bool, progress: bool | None,
-             on_file: Callable[[int, int], None] | None, stop: threading.Event | None) -> IngestReport:
+             on_file: Callable[[float, int], None] | None, stop: threading.Event | None) -> IngestReport:
         """The ingest itself.
 
         A reader thread loads and cleans the files ahead (bounded) while this thread chunks and embeds, and a
@@ -302,6 +303,10 @@ class Ingestor:
                         step = min(len(event.article.text), source.size - shown)
                         bar.update(step)
                         shown += step
+                        # Within a file (a big JSONL or archive): each percent read, so a page's bar moves.
+                        if on_file is not None and 0 < shown < source.size and \
+                                shown * 100 // source.size > (shown - step) * 100 // source.size:
+                            on_file(done_files + shown / source.size, len(sources))
                     elif isinstance(event, RecordKept):
                         report.unchanged += 1
                         kept.add(event.doc_id)
@@ -542,10 +547,14 @@ def _progress(total_bytes: int, enabled: bool | None, sources: int = 0) -> Any:
     from tqdm import tqdm
 
     disable = (not sys.stderr.isatty()) if enabled is None else not enabled
+    try:  # a terminal that reports no width (a bare pty, some containers) would get a bar of none: 80 columns
+        width = os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError):
+        width = 0
+    size: dict[str, Any] = {"dynamic_ncols": True} if width else {"ncols": 80, "nrows": 24}
     if sources:
-        return tqdm(total=sources, desc="ingest", unit="url", dynamic_ncols=True, file=sys.stderr, disable=disable)
-    return tqdm(total=total_bytes, desc="ingest", unit="B", unit_scale=True, dynamic_ncols=True, file=sys.stderr,
-                disable=disable)
+        return tqdm(total=sources, desc="ingest", unit="url", file=sys.stderr, disable=disable, **size)
+    return tqdm(total=total_bytes, desc="ingest", unit="B", unit_scale=True, file=sys.stderr, disable=disable, **size)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from rag.config import Settings
 from rag.errors import ConfigError, IndexMismatchError, RagError
 from rag.generate.backends import describe, make_llm
 from rag.generate.grounded import AnswerGenerator, ClaimVerifier, GroundedGenerator
-from rag.index.catalog import SCHEMA_VERSION, Catalog, DocumentSummary
+from rag.index.catalog import CATALOG_FILE, SCHEMA_VERSION, Catalog, DocumentSummary
 from rag.index.embed import (
     BUNDLED_MODEL,
     SMALL_MARK,
@@ -37,6 +37,7 @@ from rag.reading.rerank import SentenceRanker, rerank_passages
 from rag.retrieve.dedupe import collapse_duplicates
 from rag.retrieve.hybrid import PassageRetriever, Retriever, standalone_query, widen_passages
 from rag.retrieve.timeframe import TimeFrame, date_span, time_frame
+from rag.text.language import english_only_notice
 from rag.types import Answer, AnswerPiece, Article, Filters, IngestReport, Passage
 
 MAX_QUESTION_CHARS = 2000
@@ -98,7 +99,7 @@ class Assistant:
         base = settings if settings is not None else Settings.from_env()
         self.settings = base.with_overrides(index_dir=index_dir, **overrides)
         s = self.settings
-        self.catalog = Catalog(Path(s.index_dir) / "catalog.sqlite3")
+        self.catalog = Catalog(Path(s.index_dir) / CATALOG_FILE)
         recorded = self.catalog.meta("embed_model")
         chunk_kind = choose_chunk_encoder(s.chunk_encoder, recorded, s.embed_model)
         with_leads = leads_wanted(s.lead_vectors)
@@ -155,7 +156,7 @@ class Assistant:
 
     # -- ingestion -----------------------------------------------------------------------------------
     def ingest(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], sync: bool = False,
-               progress: bool | None = None, on_file: Callable[[int, int], None] | None = None,
+               progress: bool | None = None, on_file: Callable[[float, int], None] | None = None,
                stop: threading.Event | None = None) -> IngestReport:
         """Add or update the articles in these files, folders, and feed or page URLs; with sync, drop those whose
         files are gone (a URL's documents stay).
@@ -170,7 +171,7 @@ class Assistant:
         finally:
             self.reader.clear_caches()
 
-    def resync(self, on_file: Callable[[int, int], None] | None = None) -> IngestReport:
+    def resync(self, on_file: Callable[[float, int], None] | None = None) -> IngestReport:
         """Re-read every file the index knows: changed files re-ingested (unchanged ones skipped by size and
         mtime), documents whose files are gone removed."""
         known = [r.path for r in self.catalog.file_records() if Path(r.path).exists()]
@@ -222,11 +223,9 @@ class Assistant:
             return Retrieval(question, query, (), (), {}, Reading((), 0.0))
         frame = self.time_frame(question, query, filters)
         n = max(self.settings.candidate_pool, top_k)
-        pool = []
-        if frame is not None and frame.narrows:  # "last week": that week's articles, if the index has any
-            pool = self.retriever.run(query, n, frame.filters(filters), frame)
-        if not pool:
-            pool = self.retriever.run(query, n, filters, frame)
+        # A period the question names is preferred, not required: the prior lifts its articles, and an older page
+        # that answers still competes (news pages often tell of a week's event days before or after it).
+        pool = self.retriever.run(query, n, filters, frame)
         pool = collapse_duplicates(pool, self.preferred_sources, frame.as_of if frame else None)
         return self._read(question, query, pool, top_k, frame, self.settings.passage_context_chars)
 
@@ -317,7 +316,8 @@ class Assistant:
             "total": round((done - started) * 1000, 1),
         }
         yield replace(answer, question=question, passages=tuple(top), timings_ms=timings,
-                      period=_period(found.frame, answer))
+                      period=_period(found.frame, answer),
+                      notice=english_only_notice(question) if answer.abstained else "")
 
     def _generator(self, backend: str) -> tuple[AnswerGenerator | None, str]:
         """(the LLM answerer for this backend, "") or (None, why the extractive answerer stands in)."""

@@ -35,10 +35,21 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _assistant(args: argparse.Namespace) -> Any:
+def _assistant(args: argparse.Namespace, existing: bool = False) -> Any:
+    """The Assistant of the command's settings; `existing`: the index must be there already (only ingest makes one,
+    so a mistyped --index is an error, not an empty corpus that "doesn't say")."""
     from rag.assistant import Assistant
+    from rag.index.catalog import index_exists
 
-    return Assistant(settings=_settings(args))
+    settings = _settings(args)
+    if existing and not index_exists(settings.index_dir):
+        raise RagError(f"no index at {settings.index_dir}: run `rag ingest PATH --index {settings.index_dir}` first "
+                       "(or give the --index of an existing one)")
+    return Assistant(settings=settings)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -47,12 +58,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     paths = list(args.paths) + (read_url_list(args.urls) if args.urls else [])
     if not paths:
         raise RagError("give files, folders or URLs to ingest (or --urls FILE)")
+    from ingest.web import is_url
+
     assistant = _assistant(args)
     report = assistant.ingest(paths, sync=args.sync, progress=False if args.json else None)
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
         _print_report(report, assistant)
+    # A script must be able to tell that a path was wrong, or that nothing was there to ingest.
+    missing = [p for p in args.paths if not is_url(p) and not os.path.lexists(p)]
+    if missing:
+        raise RagError(f"no such file or folder: {', '.join(missing)}")
+    if not (report.added or report.updated or report.unchanged or report.removed or report.urls):
+        raise RagError("nothing was ingested: " + ("every file was skipped (reasons above)" if report.skipped
+                                                   else "no files were found"))
     return EXIT_OK
 
 
@@ -60,8 +80,9 @@ def _print_report(report: Any, assistant: Any, prefix: str = "") -> None:
     docs, chunks = assistant.catalog.counts()
     rate = report.chunks / report.seconds if report.seconds > 0 else 0.0
     print(f"{prefix}added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-          f"removed {report.removed}, skipped {len(report.skipped)}; {report.chunks} chunks embedded "
-          f"in {report.seconds:.1f}s ({rate:.1f} chunks/s). Index: {docs} documents, {chunks} chunks.", flush=True)
+          f"removed {report.removed}, skipped {len(report.skipped)}; {_plural(report.chunks, 'chunk')} embedded "
+          f"in {report.seconds:.1f}s ({rate:.1f} chunks/s). Index: {_plural(docs, 'document')}, "
+          f"{_plural(chunks, 'chunk')}.", flush=True)
     for url, counts in report.urls.items():
         print(f"{prefix}  {url}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), flush=True)
     for s in report.skipped:
@@ -101,17 +122,18 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    assistant = _assistant(args)
+    filters = filters_from_args(args)  # a bad date is told before the models load
+    assistant = _assistant(args, existing=True)
     if args.json:
         from rag.serialize import answer_to_dict
 
-        answer = assistant.ask(args.question, filters=filters_from_args(args))
+        answer = assistant.ask(args.question, filters=filters)
         print(json.dumps(answer_to_dict(answer), ensure_ascii=False))
         return EXIT_OK
     from rag.types import AnswerPiece
 
     answer = None
-    for event in assistant.ask_stream(args.question, filters=filters_from_args(args)):
+    for event in assistant.ask_stream(args.question, filters=filters):
         if isinstance(event, AnswerPiece):
             print(event.text, end="", flush=True)
         else:
@@ -120,6 +142,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     assert answer is not None
     if answer.fallback:
         print(f"(the extractive answer: {answer.fallback})", file=sys.stderr)
+    if answer.notice:
+        print(f"({answer.notice})")
+    if answer.short_answer and not answer.abstained:
+        print(f"Short answer: {answer.short_answer}")
     if answer.period:
         print(f"({answer.period})")
     for c in answer.citations:
@@ -237,6 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("rag: interrupted; the index keeps what was committed, run the command again to finish",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rag ask … | head`: the reader went away; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+        return 141  # 128 + SIGPIPE, as the shell reports a command killed by it
 
 
 if __name__ == "__main__":  # pragma: no cover

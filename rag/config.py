@@ -42,8 +42,8 @@ class Settings:
     # (rag/index/small_embed.py: news ingest about a quarter of the default pipeline's time; the transformer embeds
     # the question); static, a word-piece table distilled from the bundled model (rag/index/static_embed.py: ingest
     # five times faster, news retrieval a few points worse, README "Speed, scale and deployment"), or transformer
-    # (the embedding model itself). auto: what the index was built with; for a new index small (the transformer
-    # with another embed_model: the student lives in the bundled model's space).
+    # (the embedding model itself). auto: what the index was built with; for a new index the transformer
+    # (rag/index/embed.py, NEW_INDEX_CHUNK_ENCODER: small is the faster ingest, a little less often right).
     chunk_encoder: str = "auto"
     # One transformer vector per article, of its title and opening words, as a third list in retrieval's fusion
     # (rag/index/leads.py), at a chunk's embedding cost per article: on or off. On held-out news with static chunk
@@ -123,8 +123,8 @@ class Settings:
     # "default": the reader's own set, "none": no rule.
     answer_rules: str = "default"
     # Time (rag/retrieve/timeframe.py): questions are asked as of Filters.as_of, else today; "this week", "in 2019" and
-    # the like point at a period, an explicit window narrows the date filter, and the ranking prefers articles
-    # published near the period (a prior fitted on the tuning split). False: dates only filter.
+    # the like point at a period, and the ranking prefers articles published near it (a prior fitted on the tuning
+    # split; a question with no time words is neutral). False: dates only filter.
     time_prior: bool = True
     # Near-duplicate passages (one wire story in several outlets) collapse to one: the copy published nearest
     # the question's date, or the first of these sources (comma-separated) when present.

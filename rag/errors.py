@@ -40,7 +40,8 @@ def storage_error(what: str, directory: object, exc: BaseException) -> IndexStor
     if code == errno.ENOSPC or "disk is full" in text or "No space left" in text or nearly_full:
         cause = "the disk is full: free some space, then run the same command again"
     elif code == errno.EROFS or (os.path.isdir(str(directory)) and not os.access(str(directory), os.W_OK)):
-        cause = f"{directory} is read-only: make it writable (or point RAG_INDEX_DIR elsewhere)"
+        cause = (f"{directory} is read-only: make it writable, or copy the index to a writable folder and point "
+                 "--index or RAG_INDEX_DIR there (the vector store writes even to answer)")
     elif "not a database" in text or "malformed" in text:
         cause = "its files are damaged: re-ingest into a new index directory"
     else:

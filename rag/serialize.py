@@ -27,6 +27,7 @@ def answer_to_dict(answer: Answer, *, passages: bool = True) -> dict[str, Any]:
         "fallback": answer.fallback,
         "dropped": list(answer.dropped),
         "period": answer.period,
+        "notice": answer.notice,
         "citations": [citation_to_dict(c) for c in answer.citations],
         "timings_ms": dict(answer.timings_ms),
     }

@@ -109,6 +109,7 @@ class Answer:
     fallback: str = ""  # why the extractive answer stands in for the configured LLM backend ("" if it does not)
     dropped: tuple[str, ...] = ()  # generated sentences left out because their citation did not support them
     period: str = ""  # the period the question pointed to, when it named one ("this week: articles of …")
+    notice: str = ""  # a refusal's word to the user about their question (it is not in English: rag/text/language.py)
 
 
 def published_day(published: str) -> int:

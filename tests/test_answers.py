@@ -171,10 +171,11 @@ def test_a_sentence_that_asks_is_never_the_answer(quiz_assistant) -> None:
 
 
 def test_a_thing_named_only_by_description_gets_the_sentence_naming_it(quiz_assistant) -> None:
-    """"The company is turning off the AC" answers "which company" only with the sentence before it."""
+    """"The company is turning off the AC" answers "which company" only with the sentence before it, which names
+    it: that sentence is cited, first (reading order), alone or with the one describing."""
     answer = quiz_assistant.ask("Which company is being accused of turning off the air conditioning in its stores "
                                 "to save money?")
-    assert [c.quote.split()[0] for c in answer.citations] == ["Shoppers", "The"]  # reading order
+    assert [c.quote.split()[0] for c in answer.citations] in (["Shoppers"], ["Shoppers", "The"])
     assert "Bed Bath & Beyond" in answer.text
     articles = {c.doc_id: quiz_assistant.article(c.doc_id) for c in answer.citations}
     assert citation_errors(answer, articles) == []

@@ -151,7 +151,7 @@ def test_the_answer_names_its_period_and_the_card_where_its_date_came_from() -> 
     citation = Citation(1, "d", "Rates rose.", 0, 11, source="Wire", published="2022-06-16", published_source="url")
     answer = Answer(question="q", text="Rates rose. [1]", abstained=False, citations=(citation,),
                     period="this week: articles of 2022-06-09 to 2022-06-16")
-    assert "🗓 this week: articles of 2022-06-09 to 2022-06-16" in render_answer(answer, turn=1)
+    assert "Period: this week: articles of 2022-06-09 to 2022-06-16" in render_answer(answer, turn=1)
     assert "Wire · 2022-06-16 (date from the URL)" in render_card(citation, 1, "Rates rose.")
     plain = Citation(1, "d", "Rates rose.", 0, 11, source="Wire", published="2022-06-16", published_source="metadata")
     assert "Wire · 2022-06-16</div>" in render_card(plain, 1, "Rates rose.")
@@ -214,3 +214,54 @@ def test_serve_settings_are_read_once_and_hold_the_login_policy() -> None:
     assert ServeSettings.from_env({}, port=7000).login_problem() == "" and not ServeSettings.from_env({}).exposed
     with pytest.raises(ConfigError):
         ServeSettings.from_env({"RAG_PORT": "http"})
+
+
+OWN_ARTICLE = ("Tram line opens in Aarhus\n\nPublished: 2025-02-18\n\nThe city's second tram line opened on Monday "
+               "after four years of works. The line cost 3.1 billion kroner and links the harbour to the university. "
+               "The mayor said the first month of rides would be free.\n")
+
+
+def test_examples_are_questions_the_loaded_index_answers(tmp_path: Path, corpus_dir: Path) -> None:
+    """The bundled article's example questions are offered where it is loaded, and none on a user's own corpus
+    (an offered question the page then refuses); a `Published:` dateline dates a .txt."""
+    from app import EXAMPLES, Page
+
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "tram.txt").write_text(OWN_ARTICLE, encoding="utf-8")
+    for folder, expected in ((own, []), (corpus_dir, EXAMPLES)):
+        index = tmp_path / f"idx-{folder.name}"
+        with Assistant(index_dir=index) as assistant:
+            assistant.ingest([folder])
+        page = Page(str(index))
+        try:
+            assert page.examples() == expected
+        finally:
+            page.assistant().close()
+    with Assistant(index_dir=tmp_path / "idx-own") as assistant:
+        (doc,) = assistant.documents()
+        assert (doc.title, doc.published) == ("Tram line opens in Aarhus", "2025-02-18")
+        assert assistant.catalog.articles([doc.doc_id])[doc.doc_id].published_source == "text"
+
+
+def test_a_long_upload_moves_the_pages_progress_bar(tmp_path: Path) -> None:
+    """One big JSONL uploaded on the page: its progress is told as it is read, not only when it is done."""
+    import json
+
+    from app import Page
+
+    upload = tmp_path / "archive.jsonl"
+    with upload.open("w", encoding="utf-8") as f:
+        for i in range(120):
+            text = f"Council {i} votes on the harbour plan. " + " ".join(f"Sentence {j} of story {i}." for j in range(40))
+            f.write(json.dumps({"id": f"story-{i}", "title": f"Story {i}", "text": text}) + "\n")
+    seen: list[tuple[float, str]] = []
+    page = Page(str(tmp_path / "idx"))
+    try:
+        message, *_ = page.ingest_uploads([str(upload)], lambda share, desc="": seen.append((share, desc)))
+    finally:
+        page.assistant().close()
+    assert "120 added" in message, message
+    within = [share for share, _ in seen if 0 < share < 1]
+    assert len(within) >= 20 and within == sorted(within), seen[:5]
+    assert seen[-1] == (1.0, "Reading and embedding: file 1 of 1")

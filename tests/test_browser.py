@@ -217,6 +217,43 @@ def test_settings_change_answers_without_restart(page: Any) -> None:
     assert "Tokayev" in reply.inner_text() and "in 2022: articles of 2022-01-01 to 2022-12-31" in reply.inner_text()
 
 
+def test_an_impossible_date_is_a_message_and_the_chat_stays(page: Any) -> None:
+    """A well-formed but impossible "asked as of" date: a message in the reply, no error badges, the chat and the
+    question kept; cleared, the same question is answered."""
+    first = ask(page, "Who requested CSTO troops?")
+    assert "Tokayev" in first.inner_text()
+    page.click("#settings")
+    set_filter(page, "Questions are asked as of", "2022-13-45", "asked as of 2022-13-45")
+    reply = ask(page, "Who requested CSTO troops?")
+    assert "Check the date filter" in reply.inner_text() and "2022-13-45 is not a date" in reply.inner_text()
+    assert page.locator("#chat [data-testid=bot]").count() == 2  # the earlier answer is still there
+    assert page.input_value("#question textarea") == "Who requested CSTO troops?"  # the question kept to retry
+    assert page.locator(".toast-body, .error").count() == 0 and page.get_by_text("Error", exact=True).count() == 0
+    set_filter(page, "Questions are asked as of", "", "asked as of", present=False)
+    page.click("#ask")
+    assert "Tokayev" in last_reply(page, 2).inner_text()
+
+
+def test_the_question_box_leads_and_the_answer_needs_no_overlay(page: Any) -> None:
+    """The question box takes most of the chat's width, "New chat" is smaller than "Ask", and while an answer comes
+    in the chat shows the reply itself, never Gradio's "processing" overlay; no symbol the page uses needs a font
+    Debian's Chromium lacks (only ⚠ is used)."""
+    chat, box = page.locator("#chat").bounding_box(), page.locator("#question").bounding_box()
+    send, new = page.locator("#ask").bounding_box(), page.locator("#new-chat").bounding_box()
+    assert box["width"] >= 0.6 * chat["width"], (box, chat)
+    assert new["width"] * new["height"] < send["width"] * send["height"], (new, send)
+    page.evaluate("""() => { window.__overlay = false;
+        new MutationObserver(() => { for (const el of document.querySelectorAll('#chat .progress-text, #chat .eta-bar'))
+                                       if (el.offsetParent !== null) window.__overlay = el.innerText; })
+            .observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
+    reply = ask(page, "Who requested CSTO troops?")
+    assert "Tokayev" in reply.inner_text()
+    assert page.evaluate("window.__overlay") is False
+    refusal = ask(page, "What is the capital of France?")
+    text = page.locator("body").inner_text() + refusal.inner_text()
+    assert not any(symbol in text for symbol in ("🛈", "🔎", "🗓")), text
+
+
 def test_article_html_never_runs(page: Any) -> None:
     reply = ask(page, "How many trawlers were in the harbour of Vardø?")
     assert "41 trawlers" in reply.inner_text()

@@ -122,8 +122,8 @@ def test_the_static_table_embeds_by_meaning(seed_text: str) -> None:
 
 
 def test_an_index_of_static_chunk_vectors_keeps_them(tmp_path: Path, corpus_dir: Path) -> None:
-    with Assistant(index_dir=tmp_path / "default") as assistant:  # a new index: the small encoder (NEW_INDEX_...)
-        assert isinstance(assistant.chunk_encoder, SmallEncoder) and assistant.query_encoder is assistant.embed_model
+    with Assistant(index_dir=tmp_path / "default") as assistant:  # a new index: the transformer (NEW_INDEX_...)
+        assert assistant.chunk_encoder is assistant.embed_model and assistant.query_encoder is assistant.embed_model
     with Assistant(index_dir=tmp_path / "idx", chunk_encoder="static") as assistant:
         assert assistant.chunk_encoder.backend == "static" and assistant.embed_model.backend == "onnx"
         assistant.ingest([corpus_dir])
@@ -183,10 +183,11 @@ def test_an_index_of_small_chunk_vectors_keeps_them(tmp_path: Path, corpus_dir: 
 
 
 def test_the_chunk_encoder_follows_the_index() -> None:
-    assert choose_chunk_encoder("auto", None, "") == NEW_INDEX_CHUNK_ENCODER == "small"
+    assert choose_chunk_encoder("auto", None, "") == NEW_INDEX_CHUNK_ENCODER == "transformer"
     # another embedding model has no distilled chunk encoder in its space: its new index uses it whole
     assert choose_chunk_encoder("auto", None, "/models/other-minilm") == "transformer"
-    assert choose_chunk_encoder("auto", None, "sentence-transformers/all-MiniLM-L6-v2") == "small"
+    assert choose_chunk_encoder("auto", None, "sentence-transformers/all-MiniLM-L6-v2") == "transformer"
+    assert choose_chunk_encoder("auto", "all-MiniLM-L6-v2+small", "") == "small"  # an index keeps what it was built with
     assert choose_chunk_encoder("static", None, "") == "static"
     assert choose_chunk_encoder("small", "", "") == "small"
     assert choose_chunk_encoder("auto", "all-MiniLM-L6-v2+onnx-int8", "") == "transformer"

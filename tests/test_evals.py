@@ -5,15 +5,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from evals.datasets import load_dataset, multihop, realtimeqa, squad2, squad2_tuning, squad2_unseen
+from evals.datasets import (
+    ASIDE_TAG,
+    load_dataset,
+    multihop,
+    realtimeqa,
+    realtimeqa_weeks,
+    squad2,
+    squad2_tuning,
+    squad2_unseen,
+)
 from evals.gold import Evidence, GoldCase, GoldError, load_gold
-from evals.metrics import aggregate, contains, score_case, token_f1
+from evals.metrics import aggregate, answer_curve, contains, score_case, token_f1
 from rag.types import Answer, Article, Citation, Passage
 from tests.conftest import REPO, SHARED_DATA
 
@@ -175,6 +185,48 @@ def test_realtimeqa_adapter_tags_questions_whose_answer_no_gold_article_holds(tm
     tags = {t for c in cases for t in c.tags}
     assert tags == {"answer-in-gold", "answer-not-in-gold", "tuning", "held-out"}
     assert all(c.answerable and c.answers and all(e.url in docs for e in c.evidence) for c in cases)
+
+
+@needs_shared
+@pytest.mark.parametrize(("year", "split"), [("2023", "tuning"), ("2024", "held-out")])
+def test_news_weeks_adapter_scores_the_questions_their_pages_answer(tmp_path: Path, year: str, split: str) -> None:
+    """realtimeqa-2023 / -2024: every week's search-result pages are the corpus, in files under the 50 MB limit;
+    each question asked as of its quiz date (ISO); the answerable set is the questions whose gold choice is in one
+    of their own pages (those pages its evidence), the rest tagged apart; each tagged with its kind."""
+    files, cases = realtimeqa_weeks(SHARED_DATA, tmp_path, year)
+    assert len(files) > 1 and all(f.stat().st_size < 50 * 2**20 for f in files)
+    urls = {json.loads(line)["url"] for f in files for line in f.read_text().splitlines()}
+    scored = [c for c in cases if ASIDE_TAG not in c.tags]
+    assert len(cases) > 1000 and 400 < len(scored) < len(cases) and len(urls) > 6000
+    assert all(split in c.tags and re.fullmatch(r"\d{4}-\d{2}-\d{2}", c.as_of) for c in cases)
+    assert all(c.evidence and all(e.url in urls for e in c.evidence) for c in scored)
+    assert all(not c.evidence for c in cases if ASIDE_TAG in c.tags)
+    kinds = {t for c in cases for t in c.tags} - {split, ASIDE_TAG, "answer-in-pages"}
+    assert kinds <= {"how-many", "when", "where", "who", "which", "what", "other", "time-word", "no-time-word"}
+    assert [c.id for c in load_dataset(f"realtimeqa-{year}", SHARED_DATA, tmp_path, limit=20)[1]
+            if ASIDE_TAG not in c.tags] == [c.id for c in scored][:20]
+
+
+def test_wrong_answers_and_the_answer_curve_are_over_the_answerable_questions() -> None:
+    """An answered wrong answer counts against wrong_answers, a refusal against over_refusal; the curve refuses
+    every answer below each threshold, and its three shares add up to 1."""
+    base = {"tags": [], "citations": 0, "spans_exact": 0, "latency_ms": 1.0, "cited_support": False}
+    results = [{**base, "answerable": True, "abstained": False, "correct": True, "support": 0.9},
+               {**base, "answerable": True, "abstained": False, "correct": False, "support": 0.4},
+               {**base, "answerable": True, "abstained": True, "correct": False, "support": 0.1},
+               {**base, "answerable": False, "abstained": True, "support": 0.1}]
+    agg = aggregate(results, [1])
+    assert (agg["answer_accuracy"], agg["wrong_answers"], agg["over_refusal"]) == (0.3333, 0.3333, 0.3333)
+    curve = {c["threshold"]: c for c in answer_curve(results, [0.0, 0.5, 0.95])}
+    assert (curve[0.0]["right"], curve[0.0]["wrong"], curve[0.0]["refused"]) == (0.3333, 0.3333, 0.3333)
+    assert (curve[0.5]["right"], curve[0.5]["wrong"], curve[0.5]["refused"]) == (0.3333, 0.0, 0.6667)
+    assert curve[0.95]["refused"] == 1.0
+
+
+def test_diagnose_refuses_a_held_out_split(tmp_path: Path) -> None:
+    from evals.diagnose import main as diagnose
+
+    assert diagnose(["realtimeqa-2024", "--index", str(tmp_path)]) == 2
 
 
 @needs_shared

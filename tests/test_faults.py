@@ -106,6 +106,27 @@ def test_read_only_index_directory(tmp_path: Path, corpus_dir: Path) -> None:
 
 
 @pytest.mark.slow
+def test_read_only_copy_of_an_index_in_use(tmp_path: Path, corpus_dir: Path) -> None:
+    """An index copied while a process had it open (its -wal and -shm files beside it), on a read-only disk: one
+    line saying what to do, from `ask` and `ingest`, never SQLite's traceback; the copy, made writable, answers."""
+    source = tmp_path / "live"
+    with Assistant(index_dir=source) as live:
+        live.ingest([corpus_dir])
+        live.ask(QUESTION)
+        shutil.copytree(source, tmp_path / "ro" / "index")
+    copy = tmp_path / "ro" / "index"
+    assert (copy / "catalog.sqlite3-wal").exists() and (copy / "catalog.sqlite3-shm").exists()
+    with read_only(tmp_path / "ro"):
+        for args in (["ask", QUESTION], ["ingest", str(corpus_dir)]):
+            done = run_cli(*args, "--index", str(copy))
+            assert done.returncode == 1, (args, done.stdout, done.stderr)
+            assert "read-only: make it writable, or copy the index to a writable folder" in done.stderr, done.stderr
+            assert "Traceback" not in done.stderr, done.stderr
+    with Assistant(index_dir=copy) as assistant:
+        assert "Tokayev" in assistant.ask(QUESTION).text
+
+
+@pytest.mark.slow
 def test_disk_full_mid_ingest(tmp_path: Path, corpus: Path, clean: object) -> None:
     """The disk fills while an ingest runs: it stops before a batch that might not fit (embedded Chroma accepts
     writes it cannot apply on a full disk, then fails every read: it must never get there), keeps what it had

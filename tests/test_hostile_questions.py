@@ -70,3 +70,23 @@ def test_what_each_hostile_question_gets(seed_assistant: Any) -> None:
 @given(question=st.text(max_size=300))
 def test_any_text_as_a_question_is_answered_or_refused(seed_assistant: Any, question: str) -> None:
     _assert_well_formed(seed_assistant.ask(question), seed_assistant)
+
+
+@pytest.mark.parametrize(("question", "language"), [
+    ("Qui a demandé l'envoi des troupes de l'OTSC au Kazakhstan ?", "French"),
+    ("Кто запросил войска ОДКБ?", "Russian"),
+    ("谁请求了集安组织部队？", "Chinese"),
+    ("Wer hat die Truppen der OVKS angefordert?", "German"),
+])
+def test_a_question_not_in_english_is_told_so(seed_assistant: Any, question: str, language: str) -> None:
+    """The readers understand English: a refusal of a question in another language says so, and what to do."""
+    answer = seed_assistant.ask(question)
+    assert answer.abstained
+    assert answer.notice == (f"The question looks {language}: the assistant understands questions in English "
+                             "only. Ask it in English.")
+
+
+def test_an_english_refusal_has_no_language_notice(seed_assistant: Any) -> None:
+    for question in ("What is the capital of France?", "Was Tokayev elected in 1999?", "CSTO budget?"):
+        answer = seed_assistant.ask(question)
+        assert answer.notice == "", question

@@ -17,7 +17,7 @@ from rag import Assistant
 from rag.config import Settings
 from rag.errors import ConfigError
 from rag.reading import Reading
-from rag.reading.lexical import LexicalReader
+from rag.reading.lexical import MODEL_READS, LexicalReader
 from rag.reading.pairs import MAX_TOKENS, encode_pair
 from rag.reading.rerank import Candidate
 from rag.reading.spans import SpanModel, default_span_dir
@@ -145,7 +145,7 @@ def test_the_model_reorders_the_lexical_readers_best_sentences(seed_assistant) -
     with Assistant(index_dir=seed_assistant.settings.index_dir, model_weight=0.0, span_weight=0.0) as setting:
         assert setting.reader.model_weight == 0.0 and setting.reader.span_weight == 0.0
     n = reader.model_reads
-    assert n == 3 and reader.span_weight > 0
+    assert n == MODEL_READS and reader.span_weight > 0
     top = ranker_order[:n]
     logits = [r.logit for r in reader.spans.read_sentences(found.query, top, found.articles)]
     span_scores = [r.span_score for r in reader.short.read_sentences(found.query, top, found.articles)]

@@ -373,7 +373,7 @@ def test_the_corpus_tab_fetches_and_watches_feeds(tmp_path: Path, site: Site, mo
              ETag='"t1"')
     tab = app.Page(str(tmp_path / "idx"))
     message, summary, *_ = tab.fetch_feeds(f"# news\n{site.base}/t.xml\n")
-    assert "1 added" in message and "1 documents" in summary
+    assert "1 added" in message and "1 document, " in summary
     assert "not a URL" in tab.fetch_feeds("example.com/feed")[0]
     assert "Watching 1 URL(s) every 1 min" in tab.start_watch(f"{site.base}/t.xml", 1)
     deadline = time.monotonic() + 60

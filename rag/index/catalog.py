@@ -64,6 +64,14 @@ class FileRecord:
     validator: str = ""
 
 
+CATALOG_FILE = "catalog.sqlite3"  # in the index directory
+
+
+def index_exists(index_dir: str | Path) -> bool:
+    """Whether `index_dir` holds an index (its catalog): only ingest makes one."""
+    return (Path(index_dir) / CATALOG_FILE).is_file()
+
+
 _FILE_COLUMNS = "path, mtime_ns, size, doc_ids, validator"
 _CACHED_TERMS = 20_000  # document frequencies kept between writes (a few per question asked)
 
@@ -160,10 +168,11 @@ class Catalog:
                         "re-ingest into a new index directory (or delete this one), or configure the "
                         "settings it was built with"
                     )
+            missing = [(k, v) for k, v in expected.items() if k not in stored]
+            if not missing:  # an existing index is only read here (it may be on a read-only disk)
+                return
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", list(expected.items())
-            )
+            self._db.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", missing)
             self._db.execute("COMMIT")
 
     def meta(self, key: str) -> str | None:

@@ -15,8 +15,6 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from rag.types import Filters
-
 _MONTHS = ("january february march april may june july august september october november december").split()
 _WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
 _MONTH_RE = "|".join(_MONTHS)
@@ -44,11 +42,11 @@ _MONTH_DAY = re.compile(r"\bon\s+(" + _MONTH_RE + r")\s+(\d{1,2})(?:st|nd|rd|th)
 
 RECENT_DAYS = 21  # "recently", "the new …": the three weeks before the question's date
 PLAIN_DAYS = 31  # a question with no time words: the month before its date
-# An explicit window narrows the date filter to itself widened by this much: news of an event is often
-# published a few days after it, and a quiz's "this week" may start a few days before its seven.
-NARROW_SLACK_DAYS = 4
 # Distances beyond a window are measured on a log scale in weeks, and saturate at five years.
 _SATURATE_DAYS = 1826
+# How much a question with no time words leans toward the month before its date, as a share of the prior a named
+# period gets: 0, neutral (`python -m evals.tune_time`: on archive-style questions, leaning cost answers).
+PLAIN_LEAN = 0.0
 
 
 @dataclass(frozen=True)
@@ -64,9 +62,9 @@ class TimeFrame:
     phrase: str = ""
 
     @property
-    def narrows(self) -> bool:
-        """Whether the window is explicit enough to narrow the date filter ("last week", not "recently")."""
-        return self.kind in ("relative", "absolute")
+    def leans(self) -> bool:
+        """Whether the frame weighs articles' dates at all: a question's own time words, or PLAIN_LEAN."""
+        return bool(self.kind) or PLAIN_LEAN > 0
 
     def describe(self) -> str:
         """The period in words, for the answer ("" for a question with no time words).
@@ -78,19 +76,6 @@ class TimeFrame:
             return ""
         span = self.start.isoformat() if self.start == self.end else f"{self.start} to {self.end}"
         return f"{self.phrase}: articles of {span}"
-
-    def filters(self, base: Filters | None = None) -> Filters:
-        """`base` with its date range narrowed to the window (widened by NARROW_SLACK_DAYS), for an explicit
-        window; `base` with `as_of` otherwise. The window never widens what `base` allows."""
-        base = base or Filters()
-        as_of = base.as_of or self.as_of.isoformat()
-        if not self.narrows:
-            return Filters(base.sources, base.published_from, base.published_to, as_of)
-        start = (self.start - timedelta(days=NARROW_SLACK_DAYS)).isoformat()
-        end = min(self.end + timedelta(days=NARROW_SLACK_DAYS), self.as_of).isoformat()
-        published_from = max(base.published_from, start) if base.published_from else start
-        published_to = min(base.published_to, end) if base.published_to else end
-        return Filters(base.sources, published_from, published_to, as_of)
 
     def days_outside(self, published: str) -> float | None:
         """Days between the article's date and the window (`days_outside`)."""
@@ -107,7 +92,8 @@ class TimeFrame:
         days = self.days_outside(published)
         if days is None:
             return None
-        return round(-min(1.0, math.log1p(days / 7) / math.log1p(_SATURATE_DAYS / 7)), 4) + 0.0  # no -0.0
+        scale = 1.0 if self.kind else PLAIN_LEAN
+        return round(-scale * min(1.0, math.log1p(days / 7) / math.log1p(_SATURATE_DAYS / 7)), 4) + 0.0  # no -0.0
 
 
 def date_span(published: str) -> tuple[date, date] | None:
