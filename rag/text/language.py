@@ -26,9 +26,9 @@ def _classify(text: str) -> tuple[str, float]:
     global _identifier
     with _lock:
         if _identifier is None:
-            from py3langid.langid import _load_identifier  # the module's own loader of its bundled model
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier  # the model bundled in the wheel
 
-            _identifier = _load_identifier(norm_probs=True)
+            _identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
         code, confidence = _identifier.classify(text)
     return str(code), float(confidence)
 
