@@ -189,10 +189,10 @@ def answer_curve(results: Sequence[Mapping[str, Any]], thresholds: Iterable[floa
     answerable = [r for r in results if r["answerable"]]
     curve = []
     for t in thresholds:
-        kept = [r for r in answerable if not r["abstained"] and r["support"] >= t]
-        curve.append({"threshold": round(t, 3), "refused": _mean([float(r not in kept) for r in answerable]),
-                      "right": _mean([float(r in kept and r["correct"]) for r in answerable]),
-                      "wrong": _mean([float(r in kept and not r["correct"]) for r in answerable])})
+        kept = [not r["abstained"] and r["support"] >= t for r in answerable]
+        curve.append({"threshold": round(t, 3), "refused": _mean([float(not k) for k in kept]),
+                      "right": _mean([float(k and r["correct"]) for k, r in zip(kept, answerable, strict=True)]),
+                      "wrong": _mean([float(k and not r["correct"]) for k, r in zip(kept, answerable, strict=True)])})
     return curve
 
 

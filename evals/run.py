@@ -267,6 +267,7 @@ def main(args: argparse.Namespace) -> int:
         aside = [r for r in results if ASIDE_TAG in r["tags"]]
         scored = [r for r in results if ASIDE_TAG not in r["tags"]]
         agg = aggregate(scored, ks)
+        apart = aggregate(aside, ks) if aside else None
         agg.update({"ingest_seconds": round(ingest_seconds, 2), "ingest_chunks": chunks,
                     "ingest_chunks_per_s": round(chunks / ingest_seconds, 1) if ingest_seconds else None,
                     "rss_growth_mb": round(_rss_mb() - rss_before, 1)})
@@ -293,8 +294,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"{args.gold}: {len(scored)} cases, top_k={settings.top_k}"
               + (f" ({len(aside)} more, {ASIDE_TAG}, reported apart)" if aside else ""))
         print(table)
-        if aside:
-            apart = aggregate(aside, ks)
+        if apart is not None:
             print(f"\n{ASIDE_TAG} ({len(aside)}): answer_accuracy {_fmt(apart['answer_accuracy'])}, refused "
                   f"{_fmt(apart['over_refusal'])}, wrong answers {_fmt(apart['wrong_answers'])}")
         comparison = ""
@@ -305,16 +305,17 @@ def main(args: argparse.Namespace) -> int:
             print(comparison)
         if missing:
             print(f"eval: evidence quotes not found in the corpus for: {', '.join(missing)}", file=sys.stderr)
+        thresholds = _thresholds(assistant.answerer.min_support)
         report = {"gold": args.gold, "commit": _git_commit(), "cases": len(cases), "ks": ks,
                   "settings": {k: str(v) for k, v in vars(settings).items()},
                   "reader": {"name": assistant.reader.name, "min_support": assistant.answerer.min_support,
                              "rules": sorted(assistant.answerer.rules)}, "aggregate": agg,
-                  "by_tag": {**by_tag(scored, ks), **({ASIDE_TAG: aggregate(aside, ks)} if aside else {})},
+                  "by_tag": {**by_tag(scored, ks), **({ASIDE_TAG: apart} if apart is not None else {})},
                   "results": results, "evidence_missing": missing,
-                  "abstention_curve": abstention_curve(scored, _thresholds(assistant.answerer.min_support)),
-                  "answer_curve": answer_curve(scored, _thresholds(assistant.answerer.min_support))}
-        if aside:
-            report["aside"] = {"tag": ASIDE_TAG, "aggregate": aggregate(aside, ks)}
+                  "abstention_curve": abstention_curve(scored, thresholds),
+                  "answer_curve": answer_curve(scored, thresholds)}
+        if apart is not None:
+            report["aside"] = {"tag": ASIDE_TAG, "aggregate": apart}
         if base_agg is not None:
             report["baseline"] = {"pipeline": "llama-index VectorStoreIndex.from_documents, SentenceSplitter() "
                                               "defaults, same embedding model, Chroma, as_retriever()",

@@ -208,7 +208,6 @@ class Ingestor:
         self.columns = columns or Columns()
         self._fetcher: Fetcher | None = None
         self.index = index
-        self._claims_refused: set[str] = set()  # this run's sources with a record refused for another's id
         self.max_file_bytes = max_file_bytes
         self.max_article_chars = max_article_chars
         self.batch_chars = batch_chars
@@ -262,7 +261,7 @@ class Ingestor:
             if sync:  # first: an article moved out of a deleted file into another is then that file's to take
                 self._sync(report)
             owners = self._owners()
-            self._claims_refused = set()
+            claims_refused: set[str] = set()  # sources with a record refused for another's id
             batch = _Batch()
             bar = _progress(sum(f.size for f in files), progress, sources=len(sources) if not files else 0)
             reader = _Reader(sources, self._read_source, lambda f: self._unchanged(f, same_pipeline))
@@ -287,7 +286,7 @@ class Ingestor:
                                                           f"{event.article.id!r} (the first, from {first}, is kept)"))
                     elif isinstance(event, ArticleRead) and (owner := _owner_elsewhere(event.article.id, source,
                                                                                          owners)):
-                        self._claims_refused.add(source.key)
+                        claims_refused.add(source.key)
                         report.skipped.append(SkippedFile(
                             event.article.path or str(source.path),
                             f"its id {event.article.id!r} is the id of another source's article ({owner}): a record "
@@ -319,7 +318,8 @@ class Ingestor:
                             _count(report, source, "skipped")
                     if isinstance(event, (FileUnchanged, FileEnd, FileFailed)):
                         if isinstance(event, FileEnd):
-                            self._end_file(source, seen, kept, event.validator, batch, owners)
+                            self._end_file(source, seen, kept, event.validator, batch, owners,
+                                           source.key in claims_refused)
                         bar.update(source.size - shown if files else 1)
                         seen, kept, shown = {}, set(), 0
                         done_files += 1
@@ -407,7 +407,7 @@ class Ingestor:
         return "added" if known is None else "updated"
 
     def _end_file(self, source: SourceFile | WebSource, articles: dict[str, Article], kept: set[str],
-                  validator: str, batch: _Batch, owners: dict[str, set[str]]) -> None:
+                  validator: str, batch: _Batch, owners: dict[str, set[str]], claim_refused: bool) -> None:
         """A source was read whole: record it. A file's documents it no longer holds are dropped (and are no longer
         its in `owners`); a feed's stay (a feed lists only its latest entries), and an entry that failed this time
         keeps its document."""
@@ -422,7 +422,7 @@ class Ingestor:
                 owners.get(doc_id, set()).discard(source.key)
             held = tuple(articles)
         # A file with a record refused for another source's id is read again next time: that source may let it go.
-        mtime_ns = -1 if source.key in self._claims_refused else source.mtime_ns
+        mtime_ns = -1 if claim_refused else source.mtime_ns
         batch.files.append(FileRecord(source.key, mtime_ns, source.size, held, validator))
 
     def _provisional_file(self, source: SourceFile | WebSource, articles: dict[str, Article], batch: _Batch) -> None:

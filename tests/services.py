@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -9,6 +10,16 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def app_env(**extra: str) -> dict[str, str]:
+    """The environment for a page process under test: offline, no analytics, and no host, login or Chroma server
+    of the caller's unless given here."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **extra}
+    for key in ("RAG_HOST", "RAG_USERNAME", "RAG_PASSWORD", "RAG_CHROMA_URL"):
+        if key not in extra:
+            env.pop(key, None)
+    return env
 
 
 def free_port() -> int:

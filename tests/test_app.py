@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import urllib.error
@@ -13,15 +12,7 @@ import pytest
 
 from rag import Assistant
 from tests.conftest import REPO
-from tests.services import free_port, running
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **extra}
-    for key in ("RAG_HOST", "RAG_USERNAME", "RAG_PASSWORD", "RAG_CHROMA_URL"):
-        if key not in extra:
-            env.pop(key, None)
-    return env
+from tests.services import app_env, free_port, running
 
 
 def test_chat_and_answer_endpoints(tmp_path: Path, corpus_dir: Path) -> None:
@@ -34,7 +25,7 @@ def test_chat_and_answer_endpoints(tmp_path: Path, corpus_dir: Path) -> None:
         assistant.ingest([corpus_dir])
     port = free_port()
     with running([sys.executable, "app.py", "--index", str(index), "--port", str(port)],
-                 f"http://127.0.0.1:{port}/", tmp_path / "app.log", timeout_s=120, env=_env(), cwd=REPO):
+                 f"http://127.0.0.1:{port}/", tmp_path / "app.log", timeout_s=120, env=app_env(), cwd=REPO):
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         # /ask is the chat turn: (question, history, top_k, sources, since, until) -> (box, history, side panel)
         box, history, panel = client.predict("Who requested CSTO troops?", [], 5, [], "", "", api_name="/ask")
@@ -89,7 +80,7 @@ def test_unreachable_chroma_server_is_a_message_in_the_page(tmp_path: Path) -> N
     from app import _message_text
 
     port, dead = free_port(), free_port()
-    env = _env(RAG_CHROMA_URL=f"http://127.0.0.1:{dead}")
+    env = app_env(RAG_CHROMA_URL=f"http://127.0.0.1:{dead}")
     with running([sys.executable, "app.py", "--index", str(tmp_path / "idx"), "--port", str(port)],
                  f"http://127.0.0.1:{port}/", tmp_path / "app.log", timeout_s=120, env=env, cwd=REPO):
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
@@ -101,7 +92,7 @@ def test_unreachable_chroma_server_is_a_message_in_the_page(tmp_path: Path) -> N
 
 def test_exposed_server_needs_a_login(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "app.py", "--index", str(tmp_path / "idx"), "--host", "0.0.0.0"],
-                            capture_output=True, text=True, env=_env(), cwd=REPO, timeout=120)
+                            capture_output=True, text=True, env=app_env(), cwd=REPO, timeout=120)
     assert result.returncode == 2
     assert "RAG_USERNAME and RAG_PASSWORD" in result.stderr
     assert not (tmp_path / "idx").exists(), "refused before opening anything"
@@ -113,7 +104,7 @@ def test_login_when_credentials_are_set(tmp_path: Path, corpus_dir: Path) -> Non
     with Assistant(index_dir=tmp_path / "idx") as assistant:
         assistant.ingest([corpus_dir])
     port = free_port()
-    env = _env(RAG_USERNAME="editor", RAG_PASSWORD="s3cret-pass")
+    env = app_env(RAG_USERNAME="editor", RAG_PASSWORD="s3cret-pass")
     url = f"http://127.0.0.1:{port}/"
     with running([sys.executable, "app.py", "--index", str(tmp_path / "idx"), "--port", str(port)],
                  url, tmp_path / "app.log", timeout_s=120, env=env, cwd=REPO):
@@ -168,7 +159,7 @@ def test_backend_setting_and_fallback_note(tmp_path: Path, corpus_dir: Path) -> 
     with Assistant(index_dir=tmp_path / "idx") as assistant:
         assistant.ingest([corpus_dir])
     port, dead = free_port(), free_port()
-    env = _env(RAG_ANSWER_BACKEND="openai", RAG_LLM_BASE_URL=f"http://127.0.0.1:{dead}/v1", RAG_LLM_TIMEOUT_S="5")
+    env = app_env(RAG_ANSWER_BACKEND="openai", RAG_LLM_BASE_URL=f"http://127.0.0.1:{dead}/v1", RAG_LLM_TIMEOUT_S="5")
     with running([sys.executable, "app.py", "--index", str(tmp_path / "idx"), "--port", str(port)],
                  f"http://127.0.0.1:{port}/", tmp_path / "app.log", timeout_s=120, env=env, cwd=REPO):
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)

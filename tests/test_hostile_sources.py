@@ -34,7 +34,7 @@ from rag import Assistant
 from rag.types import Filters
 from tests.bounded import run_bounded
 from tests.conftest import REPO, SEED
-from tests.services import free_port, running
+from tests.services import app_env, free_port, running
 from tests.web_site import Site, page, rss
 
 # Reading one hostile input (python, the readers and their libraries included) stays under this; reading it whole,
@@ -367,14 +367,6 @@ def test_a_name_of_letters_and_digits_is_searched_whole(tmp_path: Path) -> None:
 
 
 # -- the page -------------------------------------------------------------------------------------------------------
-def _env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **extra}
-    for key in ("RAG_HOST", "RAG_USERNAME", "RAG_PASSWORD", "RAG_CHROMA_URL"):
-        if key not in extra:
-            env.pop(key, None)
-    return env
-
-
 def _get(url: str, host: str) -> int:
     request = urllib.request.Request(url, headers={"Host": host})
     try:
@@ -403,7 +395,7 @@ def test_the_page_limits_logins_and_answers_only_loopback_names(tmp_path: Path, 
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     with running([sys.executable, "app.py", "--index", str(index), "--port", str(port)], url, tmp_path / "a.log",
-                 timeout_s=120, env=_env(), cwd=REPO):
+                 timeout_s=120, env=app_env(), cwd=REPO):
         assert _get(url, f"127.0.0.1:{port}") == 200 and _get(url, f"localhost:{port}") == 200
         assert _get(url, f"rebound.example:{port}") == 421  # DNS rebinding: a name pointed at 127.0.0.1
         # "$$…$$" in an article is its text: the chat renders no LaTeX, so a quote reads as its source does.
@@ -422,7 +414,7 @@ def test_the_page_limits_logins_and_answers_only_loopback_names(tmp_path: Path, 
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     with running([sys.executable, "app.py", "--index", str(index), "--port", str(port)], url, tmp_path / "b.log",
-                 timeout_s=120, env=_env(RAG_USERNAME="editor", RAG_PASSWORD="right-one"), cwd=REPO):
+                 timeout_s=120, env=app_env(RAG_USERNAME="editor", RAG_PASSWORD="right-one"), cwd=REPO):
         assert _get(url, f"rebound.example:{port}") != 421  # a page with a login answers any name
         assert [_login(url, "wrong")[0] for _ in range(5)] == [400] * 5
         status, retry_after = _login(url, "wrong")
