@@ -11,13 +11,11 @@ from pathlib import Path
 from rag import Assistant
 from tests.conftest import REPO
 from tests.index_checks import run_cli
-from tests.services import free_port, running
+from tests.services import app_env, free_port, running
 
 
 def test_the_llm_api_key_never_leaves_the_process(tmp_path: Path, corpus_dir: Path) -> None:
     from gradio_client import Client
-
-    from tests.test_app import _env
 
     key = f"sk-test-{secrets.token_hex(16)}"
     index = tmp_path / "idx"
@@ -30,7 +28,7 @@ def test_the_llm_api_key_never_leaves_the_process(tmp_path: Path, corpus_dir: Pa
     url = f"http://127.0.0.1:{port}/"
     seen: list[str] = []
     with running([sys.executable, "app.py", "--index", str(index), "--port", str(port)], url,
-                 tmp_path / "app.log", timeout_s=120, env=_env(**llm), cwd=REPO):
+                 tmp_path / "app.log", timeout_s=120, env=app_env(**llm), cwd=REPO):
         for path in ("", "config", "gradio_api/info", "gradio_api/openapi.json"):
             try:
                 with urllib.request.urlopen(url + path, timeout=30) as response:
